@@ -1,0 +1,293 @@
+"""Snapshot of where a run happened, so a result can be reproduced or explained later.
+
+Captured once per run on a background thread: it may take ~100 ms, but it must never hang
+(every subprocess has a timeout) and never raise (every probe degrades to None / empty).
+It never imports an ML framework: importing one would cost seconds and could change the
+user's program (CUDA initialisation, TF logging, thread pools).
+"""
+
+from __future__ import annotations
+
+import codecs
+import importlib.metadata
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from typing import Any, Callable
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = ["capture_environment", "capture_git", "GIT_DIFF_CAP_BYTES"]
+
+# A diff can be as large as a vendored data file; past this it is noise that bloats every run.
+GIT_DIFF_CAP_BYTES = 512 * 1024
+
+_UNTRACKED_MAX = 1000
+_GIT_TIMEOUT_S = 10.0
+_NVIDIA_SMI_TIMEOUT_S = 5.0
+
+_FRAMEWORKS = (
+    "torch", "lightning", "pytorch-lightning", "torchmetrics", "tensorflow", "tensorflow-cpu",
+    "keras", "tf-keras", "scikit-learn", "xgboost", "xgboost-cpu", "transformers", "accelerate",
+    "peft", "datasets", "tokenizers", "safetensors", "jax", "jaxlib", "numpy", "pandas", "scipy",
+)
+
+
+def _safe(fn: Callable[[], Any], default: Any = None) -> Any:
+    """One broken probe (odd /proc, exotic platform) must not cost the rest of the snapshot."""
+    try:
+        return fn()
+    except Exception:
+        return default
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _packages() -> dict[str, str]:
+    """Read from metadata only, so that listing a package never imports it."""
+    found: dict[str, str] = {}
+    for dist in importlib.metadata.distributions():
+        name = _safe(lambda: dist.metadata["Name"])
+        if not name:
+            continue
+        key = _normalise(str(name))
+        # The first hit follows sys.path order, i.e. the copy an import would actually load.
+        found.setdefault(key, str(_safe(lambda: dist.version) or "unknown"))
+    return dict(sorted(found.items()))
+
+
+def _frameworks(packages: dict[str, str]) -> dict[str, str]:
+    out = {name: packages[name] for name in _FRAMEWORKS if name in packages}
+    version = packages.get("autotrack")
+    if version is None:
+        # Running from a source tree: the package is already imported (we live inside it).
+        version = getattr(sys.modules.get("autotrack"), "__version__", None)
+    out["autotrack"] = str(version) if version else "unknown"
+    return out
+
+
+def _proc_field(path: str, key: str) -> str | None:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.startswith(key):
+                return line.split(":", 1)[1].strip() or None
+    return None
+
+
+def _cpu() -> dict[str, Any]:
+    model = _safe(lambda: _proc_field("/proc/cpuinfo", "model name")) or _safe(platform.processor)
+    usable = None
+    if hasattr(os, "sched_getaffinity"):
+        # Containers and schedulers often grant fewer cores than the machine has.
+        usable = _safe(lambda: len(os.sched_getaffinity(0)))
+    return {"model": model or None, "count": os.cpu_count(), "usable": usable}
+
+
+def _memory() -> dict[str, Any]:
+    total = _safe(lambda: int(_proc_field("/proc/meminfo", "MemTotal").split()[0]) * 1024)
+    if total is None:
+        total = _safe(lambda: os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    return {"total_bytes": total}
+
+
+def _gpus_torch() -> list[dict[str, Any]] | None:
+    torch = sys.modules.get("torch")
+    cuda = getattr(torch, "cuda", None)
+    # Only ask torch once CUDA is initialised: initialising it from here would cost GPU memory
+    # and break fork-based launchers (Lightning's ddp_fork refuses an initialised CUDA).
+    if cuda is None or not cuda.is_initialized() or not cuda.is_available():
+        return None
+    version = getattr(getattr(torch, "version", None), "cuda", None)
+    gpus = []
+    for i in range(cuda.device_count()):
+        props = cuda.get_device_properties(i)
+        gpus.append({"name": str(props.name), "memory_bytes": int(props.total_memory),
+                     "driver": None, "cuda": version, "source": "torch"})
+    return gpus
+
+
+def _gpus_tensorflow() -> list[dict[str, Any]] | None:
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        return None
+    # Listing physical devices does not allocate GPU memory, so memory growth can still be set.
+    build = _safe(lambda: dict(tf.sysconfig.get_build_info()), {})
+    gpus = []
+    for dev in tf.config.list_physical_devices("GPU"):
+        details = _safe(lambda: tf.config.experimental.get_device_details(dev), {}) or {}
+        gpus.append({"name": details.get("device_name") or dev.name, "memory_bytes": None,
+                     "driver": None, "cuda": build.get("cuda_version"), "source": "tensorflow"})
+    return gpus
+
+
+def _gpus_nvidia_smi() -> list[dict[str, Any]]:
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return []
+    proc = subprocess.run(  # a wedged driver can hang nvidia-smi, hence the timeout
+        [exe, "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader,nounits"],
+        capture_output=True, text=True, timeout=_NVIDIA_SMI_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        return []
+    torch_cuda = getattr(getattr(sys.modules.get("torch"), "version", None), "cuda", None)
+    gpus = []
+    for line in proc.stdout.splitlines():
+        parts = [p.strip() for p in line.rsplit(",", 2)]  # the name is the only free text
+        if len(parts) < 3 or not parts[0]:
+            continue
+        mib = _safe(lambda: int(float(parts[1])))  # "[N/A]" on some virtual GPUs
+        gpus.append({"name": parts[0], "memory_bytes": None if mib is None else mib << 20,
+                     "driver": parts[2] or None, "cuda": torch_cuda, "source": "nvidia-smi"})
+    return gpus
+
+
+def _gpus() -> list[dict[str, Any]]:
+    """Frameworks know what the process actually sees; nvidia-smi covers the rest."""
+    for probe in (_gpus_torch, _gpus_tensorflow, _gpus_nvidia_smi):
+        gpus = _safe(probe)
+        if gpus:
+            return gpus
+    return []
+
+
+def _script() -> str | None:
+    argv0 = (getattr(sys, "argv", None) or [""])[0]
+    if argv0 and os.path.isfile(argv0):
+        return os.path.abspath(argv0)
+    return None
+
+
+def _git(args: list[str], cwd: str) -> str | None:
+    """Run git so it can neither prompt, page, lock the index nor call user diff tools."""
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", LC_ALL="C", GIT_OPTIONAL_LOCKS="0",
+               GIT_PAGER="cat")
+    try:
+        proc = subprocess.run(["git", "--no-pager", *args], cwd=cwd, env=env,
+                              stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=_GIT_TIMEOUT_S)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if proc.returncode != 0:
+        return None
+    return proc.stdout.decode("utf-8", "replace")
+
+
+def _strip_credentials(url: str) -> str:
+    """Tokens embedded in https remotes must not end up in a shared run store."""
+    parts = _safe(lambda: urlsplit(url))
+    if parts is None or not parts.scheme or "@" not in parts.netloc:
+        return url  # includes scp-style git@host:path, whose "git" user is not a secret
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def _remote(cwd: str, branch: str | None) -> str | None:
+    names = (_git(["remote"], cwd) or "").split()
+    upstream = branch and (_git(["config", "--get", f"branch.{branch}.remote"], cwd) or "").strip()
+    name = next((n for n in (upstream, "origin", *names) if n and n in names), None)
+    if name is None:
+        return None
+    url = (_git(["config", "--get", f"remote.{name}.url"], cwd) or "").strip()
+    return _strip_credentials(url) if url else None
+
+
+def _cap(raw: str) -> tuple[str, bool]:
+    data = raw.encode("utf-8")
+    cap = GIT_DIFF_CAP_BYTES  # read at call time so tests (and users) can lower it
+    if len(data) <= cap:
+        return raw, False
+    cut = data[:cap]
+    newline = cut.rfind(b"\n")
+    if newline > 0:
+        cut = cut[: newline + 1]
+    # final=False drops a multi-byte character split by the cut instead of mangling it.
+    return codecs.getincrementaldecoder("utf-8")("replace").decode(cut, final=False), True
+
+
+def capture_git(path: str) -> dict[str, Any] | None:
+    """Which code produced a run: commit, branch, remote and the uncommitted diff.
+
+    None when git is missing or path is outside a repository; never raises, because a git
+    oddity must not cost the user their run.
+    """
+    try:
+        if shutil.which("git") is None:
+            return None
+        cwd = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+        root = _git(["rev-parse", "--show-toplevel"], cwd)
+        if not root or not root.strip():
+            return None
+        commit = (_git(["rev-parse", "--verify", "-q", "HEAD"], cwd) or "").strip() or None
+        branch = (_git(["symbolic-ref", "-q", "--short", "HEAD"], cwd) or "").strip() or None
+        status = _git(["status", "--porcelain=v1", "-z", "--untracked-files=all"], cwd) or ""
+        entries = status.split("\0")
+        untracked, i = [], 0
+        while i < len(entries):
+            entry = entries[i]
+            if entry.startswith("??") and len(untracked) < _UNTRACKED_MAX:
+                untracked.append(entry[3:])
+            i += 2 if set(entry[:2]) & {"R", "C"} else 1  # renames carry their old path next
+        diff_args = ["HEAD"] if commit else ["--cached"]
+        diff = _git(["diff", "--no-color", "--no-ext-diff", "--no-textconv", *diff_args],
+                    cwd) or ""
+        text, truncated = _cap(diff)
+        return {
+            "root": root.strip(),
+            "commit": commit,
+            "branch": branch,
+            "remote": _remote(cwd, branch),
+            "dirty": bool(status.strip("\0").strip()),
+            "diff": text,
+            "diff_truncated": truncated,
+            "diff_bytes": len(diff.encode("utf-8")),
+            "untracked": untracked,
+        }
+    except Exception:
+        return None
+
+
+def capture_environment(script_dir: str | None = None) -> dict[str, Any]:
+    """Everything needed to explain a run later, as plain JSON types for any backend.
+
+    The git repository is looked up next to the training script rather than the cwd, because
+    scripts are often launched from elsewhere (a scheduler, a notebook server, a home dir).
+    """
+    started = time.perf_counter()
+    script = _safe(_script)
+    git_dir = script_dir or (os.path.dirname(script) if script else None) or _safe(os.getcwd)
+    packages = _safe(_packages, {})
+    env: dict[str, Any] = {
+        "python": {
+            "version": _safe(platform.python_version),
+            "implementation": _safe(platform.python_implementation),
+            "executable": sys.executable,
+        },
+        "platform": {
+            "system": _safe(platform.system),
+            "release": _safe(platform.release),
+            "machine": _safe(platform.machine),
+            "platform": _safe(platform.platform),
+        },
+        "hostname": _safe(socket.gethostname),
+        "hardware": {
+            "cpu": _safe(_cpu, {"model": None, "count": None, "usable": None}),
+            "memory": _safe(_memory, {"total_bytes": None}),
+            "gpus": _gpus(),
+        },
+        "packages": packages,
+        "frameworks": _safe(lambda: _frameworks(packages), {}),
+        "git": capture_git(git_dir) if git_dir else None,
+        "command": {
+            "argv": [str(a) for a in getattr(sys, "argv", [])],
+            "cwd": _safe(os.getcwd),
+            "script": script,
+            "executable": sys.executable,
+        },
+    }
+    env["capture_seconds"] = time.perf_counter() - started
+    return env

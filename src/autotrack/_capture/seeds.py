@@ -1,0 +1,155 @@
+"""Seed capture: which seeds the user set, through which call, recorded into the runs that follow.
+
+autotrack never sets a seed itself. It wraps the seeding functions of libraries as they are
+imported (wrapt post-import hooks, so the order of imports does not matter) and notes each call
+in a process-wide table. A run copies that table when it starts and receives later calls as they
+happen. Environment variables that fix seeds (``PYTHONHASHSEED``, ``PL_GLOBAL_SEED``) and
+``torch.initial_seed()`` (when torch is already imported) are read at run start.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import Any, Callable
+
+import wrapt
+
+from autotrack._safety import guard
+
+__all__ = ["install_seed_hooks", "record_seed", "seeds_snapshot", "recorded_seeds"]
+
+_seeds: dict[str, Any] = {}
+_listeners: list[Callable[[str, Any], None]] = []
+_lock = threading.Lock()
+_installed = False
+_patched: set[tuple[str, str]] = set()
+
+
+def add_listener(fn: Callable[[str, Any], None]) -> None:
+    _listeners.append(fn)
+
+
+def record_seed(source: str, value: Any) -> None:
+    """Remember a seed for runs that start later, and hand it to the runs recording now."""
+    if value is None:
+        return
+    if not isinstance(value, (int, float, str)) and hasattr(value, "__index__"):
+        value = int(value)
+    elif not isinstance(value, (int, float, str)):
+        value = repr(value)
+    with _lock:
+        _seeds[source] = value
+    for listener in list(_listeners):
+        with guard("recording a seed"):
+            listener(source, value)
+
+
+def recorded_seeds() -> dict[str, Any]:
+    with _lock:
+        return dict(_seeds)
+
+
+def seeds_snapshot() -> dict[str, Any]:
+    """Seeds a new run starts with: calls seen so far plus what the environment fixes."""
+    out = recorded_seeds()
+    for var in ("PYTHONHASHSEED", "PL_GLOBAL_SEED"):
+        raw = os.environ.get(var)
+        if raw not in (None, "", "random"):
+            try:
+                out[var] = int(raw)  # type: ignore[arg-type]
+            except ValueError:
+                out[var] = raw
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        with guard("reading torch.initial_seed"):
+            out["torch.initial_seed"] = int(torch.initial_seed())
+    return out
+
+
+def _first_arg(args: tuple[Any, ...], kwargs: dict[str, Any], *names: str) -> Any:
+    if args:
+        return args[0]
+    for name in names:
+        if name in kwargs:
+            return kwargs[name]
+    return None
+
+
+def _wrapper(source: str, names: tuple[str, ...], use_result: bool = False) -> Callable[..., Any]:
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        result = wrapped(*args, **kwargs)  # the user's call runs first and its errors propagate
+        value = result if use_result and isinstance(result, int) else _first_arg(args, kwargs, *names)
+        with guard("recording a seed"):
+            record_seed(source, value)
+        return result
+
+    return wrapper
+
+
+def _resolve(dotted: str) -> Any:
+    """``tensorflow.random`` may be a lazily loaded attribute rather than an importable module."""
+    root, *rest = dotted.split(".")
+    obj = sys.modules.get(root)
+    for part in rest:
+        if obj is None:
+            return None
+        found = sys.modules.get(f"{obj.__name__}.{part}") if hasattr(obj, "__name__") else None
+        obj = found if found is not None else getattr(obj, part, None)
+    return obj
+
+
+def _patch(holder_name: str, attr: str, source: str, names: tuple[str, ...], use_result: bool = False) -> None:
+    """Wrap ``holder.attr`` and every other loaded module attribute bound to the same function."""
+    holder = _resolve(holder_name)
+    original = getattr(holder, attr, None) if holder is not None else None
+    if original is None or isinstance(original, wrapt.FunctionWrapper):
+        return
+    wrapped = wrapt.FunctionWrapper(original, _wrapper(source, names, use_result))
+    setattr(holder, attr, wrapped)
+    root = holder_name.split(".")[0]
+    for name, mod in list(sys.modules.items()):
+        if mod is None or not (name == root or name.startswith(root + ".")):
+            continue
+        try:
+            if getattr(mod, attr, None) is original:
+                setattr(mod, attr, wrapped)
+        except Exception:  # noqa: BLE001 - lazy modules may refuse getattr/setattr
+            continue
+    _patched.add((holder_name, attr))
+
+
+# (module to wait for, module holding the function, attribute, source name, argument names, use result)
+_TARGETS: list[tuple[str, str, str, str, tuple[str, ...], bool]] = [
+    ("random", "random", "seed", "random.seed", ("a",), False),
+    ("numpy", "numpy.random", "seed", "numpy.random.seed", ("seed",), False),
+    ("torch", "torch", "manual_seed", "torch.manual_seed", ("seed",), False),
+    ("tensorflow", "tensorflow.random", "set_seed", "tf.random.set_seed", ("seed",), False),
+    ("keras", "keras.utils", "set_random_seed", "keras.utils.set_random_seed", ("seed",), False),
+    ("keras", "keras.src.utils.rng_utils", "set_random_seed", "keras.utils.set_random_seed", ("seed",), False),
+    ("lightning", "lightning.fabric.utilities.seed", "seed_everything", "lightning.seed_everything", ("seed",), True),
+    ("lightning_fabric", "lightning_fabric.utilities.seed", "seed_everything", "lightning.seed_everything", ("seed",), True),
+]
+
+
+def _hook_for(targets: list[tuple[str, str, str, str, tuple[str, ...], bool]]) -> Callable[[Any], None]:
+    def hook(_module: Any) -> None:
+        for _, holder, attr, source, names, use_result in targets:
+            with guard("installing seed capture"):
+                _patch(holder, attr, source, names, use_result)
+
+    return hook
+
+
+def install_seed_hooks() -> None:
+    """Idempotent; cheap: nothing is imported that the user has not imported."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    by_trigger: dict[str, list[tuple[str, str, str, str, tuple[str, ...], bool]]] = {}
+    for target in _TARGETS:
+        by_trigger.setdefault(target[0], []).append(target)
+    for trigger, targets in by_trigger.items():
+        wrapt.register_post_import_hook(_hook_for(targets), trigger)

@@ -1,0 +1,306 @@
+"""``Run``: the one object adapters and users talk to while a run is being recorded.
+
+A run's end is explicit: ``finish(status)`` with ``finished``, ``failed`` (with the traceback)
+or ``killed``; the context manager, the SIGTERM handler and the exit hook (``_lifecycle``) all
+call it, never a ``__del__``. Everything a call records goes to the run's background writer;
+the calling thread converts values and appends one tuple, nothing more.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+from types import TracebackType
+from typing import Any, Mapping
+
+from autotrack import _lifecycle
+from autotrack._capture import seeds as _seeds
+from autotrack._config import resolve_experiment, resolve_uri
+from autotrack._safety import guard, report, strict
+from autotrack._values import flatten, to_json, to_number
+from autotrack._writer import Writer
+from autotrack.backends.base import backend_for
+
+__all__ = ["Run", "start_run", "active_run", "ARTIFACT_KINDS", "STATUSES"]
+
+ARTIFACT_KINDS = ("file", "checkpoint", "model", "data")
+STATUSES = ("running", "finished", "failed", "killed")
+
+_stack: list["Run"] = []
+_stack_lock = threading.RLock()
+
+
+def _float_env(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def _now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat()
+
+
+class Run:
+    """A run being recorded. Create one with :func:`autotrack.start_run` (or let an adapter)."""
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        uri: str | None = None,
+        experiment: str | None = None,
+        framework: str | None = None,
+        parent_id: str | None = None,
+    ) -> None:
+        self.uri = resolve_uri(uri)
+        self.backend = backend_for(self.uri)
+        self.id = uuid.uuid4().hex
+        self.experiment = resolve_experiment(experiment)
+        self.framework = framework
+        self.parent_id = parent_id
+        self.name = name or f"{framework or 'run'}-{self.id[:6]}"
+        self.status = "running"
+        self._auto_step = 0
+        self._lock = threading.Lock()
+        heartbeat = _float_env("AUTOTRACK_HEARTBEAT_SECONDS", 15.0)
+        doc = {
+            "format": 1,
+            "id": self.id,
+            "name": self.name,
+            "experiment": self.experiment,
+            "parent_id": parent_id,
+            "framework": framework,
+            "status": "running",
+            "start_time": _now_iso(),
+            "end_time": None,
+            "heartbeat": time.time(),
+            "heartbeat_interval": heartbeat,
+            "pid": os.getpid(),
+        }
+        self._writer = Writer(
+            self.backend,
+            doc,
+            flush_interval=_float_env("AUTOTRACK_FLUSH_SECONDS", 2.0),
+            heartbeat_interval=heartbeat,
+            on_start=_capture_environment,
+        )
+        self._put = self._writer.put
+        seeds = _seeds.seeds_snapshot()
+        if seeds:
+            self._put(("seeds", time.time(), seeds))
+
+    # -- recording -----------------------------------------------------------------------
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Nested keys are joined with ``/``; a key logged again keeps the latest (and the history)."""
+        with guard("logging params"):
+            self._put(("params", time.time(), flatten(params)))
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None, epoch: int | None = None) -> None:
+        """Hot path: no I/O. ``step`` defaults to a per-run counter of calls without a step."""
+        values = dict(metrics)
+        for key, value in values.items():
+            if type(value) is not float and type(value) is not int:
+                values[key] = to_number(value)
+        if step is None:
+            step = self._auto_step
+            self._auto_step += 1
+        self._put(("m", time.time(), step, epoch, values))
+
+    def log_metric(self, name: str, value: Any, step: int | None = None, epoch: int | None = None) -> None:
+        self.log_metrics({name: value}, step=step, epoch=epoch)
+
+    def log_artifact(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        kind: str = "file",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record a file (or every file of a directory) as it is now.
+
+        The content is pinned with a hard link (cheap, no copy) so that a later delete by the
+        user does not lose it; hashing and copying happen on the writer thread.
+        """
+        if kind not in ARTIFACT_KINDS:
+            raise ValueError(f"artifact kind must be one of {ARTIFACT_KINDS}, not {kind!r}")
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no such file to log as an artifact: {path}")
+        base = name or os.path.basename(os.path.normpath(path))
+        meta = to_json(dict(metadata or {}))
+        now = time.time()
+        if os.path.isdir(path):
+            for folder, _dirs, files in os.walk(path):
+                for fname in sorted(files):
+                    full = os.path.join(folder, fname)
+                    rel = os.path.relpath(full, path).replace(os.sep, "/")
+                    self._queue_artifact(full, f"{base}/{rel}", kind, dict(meta, group=base), now)
+        else:
+            self._queue_artifact(path, base, kind, meta, now)
+
+    def _queue_artifact(self, path: str, name: str, kind: str, meta: dict[str, Any], now: float) -> None:
+        staged = _stage(path)
+        self._put(("artifact", {
+            "name": name, "kind": kind, "metadata": meta, "time": now,
+            "source": os.path.abspath(path), "_read_from": staged or path, "_staged": staged is not None,
+        }))
+
+    def update_artifact(self, name: str, metadata: Mapping[str, Any]) -> None:
+        """Add or change metadata of an artifact already logged (e.g. a checkpoint superseded)."""
+        with guard("updating an artifact"):
+            self._put(("artifact_update", {"name": name, "metadata": to_json(dict(metadata)), "time": time.time()}))
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        with guard("setting tags"):
+            self._put(("tags", time.time(), {str(k): to_json(v) for k, v in tags.items()}))
+
+    def log_seeds(self, seeds: Mapping[str, Any]) -> None:
+        with guard("logging seeds"):
+            self._put(("seeds", time.time(), {str(k): to_json(v) for k, v in seeds.items()}))
+
+    def log_data(self, name: str, data: Any, **extra: Any) -> None:
+        """Fingerprint a dataset (shape, dtype, content hash) now, before anyone mutates it."""
+        with guard("fingerprinting data"):
+            from autotrack._capture.data import fingerprint
+
+            info = fingerprint(data)
+            info.update(to_json(extra))
+            self._put(("data", time.time(), str(name), to_json(info)))
+
+    def set_framework(self, framework: str) -> None:
+        self.framework = framework
+        self._writer.update_doc(framework=framework)
+
+    # -- ending --------------------------------------------------------------------------
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Write everything recorded so far; returns False if the store did not keep up in time."""
+        return self._writer.flush(timeout)
+
+    def finish(self, status: str = "finished", error: str | None = None) -> None:
+        """End the run (idempotent). ``status``: finished, failed or killed."""
+        if status not in STATUSES[1:]:
+            raise ValueError(f"status must be one of {STATUSES[1:]}, not {status!r}")
+        with self._lock:
+            if self.status != "running":
+                return
+            self.status = status
+        end = _now_iso()
+        self._put(("status", {"status": status, "end_time": end, "error": error}))
+        self._writer.update_doc(status=status, end_time=end)
+        _remove_active(self)
+        delivered = self._writer.close(_float_env("AUTOTRACK_EXIT_TIMEOUT", 60.0))
+        if not delivered:
+            report("finishing the run", TimeoutError(f"the store at {self.uri} did not take run {self.id} in time"))
+        if strict() and self._writer.error is not None:
+            raise self._writer.error
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> bool:
+        status, error = status_for(exc)
+        self.finish(status, error)
+        return False  # the user's exception propagates unchanged
+
+    def __repr__(self) -> str:
+        return f"<autotrack.Run {self.id[:8]} {self.name!r} {self.status}>"
+
+
+def status_for(exc: BaseException | None) -> tuple[str, str | None]:
+    """How an exception ends a run: Ctrl-C and signals are ``killed``, the rest ``failed``."""
+    if exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None)):
+        return "finished", None
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if isinstance(exc, (KeyboardInterrupt, _lifecycle.Terminated)):
+        return "killed", text
+    return "failed", text
+
+
+def _capture_environment() -> dict[str, Any]:
+    from autotrack._capture.environment import capture_environment
+
+    return {"environment": to_json(capture_environment())}
+
+
+_staging_dirs: dict[int, str] = {}
+
+
+def _stage(path: str) -> str | None:
+    """Pin a file's current content with a hard link; None where links are not possible."""
+    try:
+        device = os.stat(path).st_dev
+        folder = _staging_dirs.get(device)
+        if folder is None:
+            tmp = os.path.join(tempfile.gettempdir(), f"autotrack-staging-{os.getpid()}")
+            os.makedirs(tmp, exist_ok=True)
+            folder = tmp if os.stat(tmp).st_dev == device else os.path.join(os.path.dirname(os.path.abspath(path)), ".autotrack-staging")
+            os.makedirs(folder, exist_ok=True)
+            _staging_dirs[device] = folder
+        target = os.path.join(folder, uuid.uuid4().hex)
+        os.link(path, target)
+        return target
+    except OSError:
+        return None
+
+
+def _remove_active(run: Run) -> None:
+    with _stack_lock:
+        if run in _stack:
+            _stack.remove(run)
+
+
+def active_run() -> Run | None:
+    """The run being recorded in this process (the innermost one), or None."""
+    with _stack_lock:
+        return _stack[-1] if _stack else None
+
+
+def active_runs() -> list[Run]:
+    with _stack_lock:
+        return list(_stack)
+
+
+def _on_seed(source: str, value: Any) -> None:
+    run = active_run()
+    if run is not None:
+        run.log_seeds({source: value})
+
+
+_seeds.add_listener(_on_seed)
+
+
+def start_run(
+    name: str | None = None,
+    uri: str | None = None,
+    experiment: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    *,
+    framework: str | None = None,
+    parent_id: str | None = None,
+) -> Run:
+    """Start recording a run; use it as a context manager. Inside another run it becomes a child."""
+    if _lifecycle.disabled():
+        from autotrack._noop import NoopRun
+
+        return NoopRun()  # type: ignore[return-value]
+    _seeds.install_seed_hooks()
+    parent = active_run()
+    if parent_id is None and parent is not None:
+        parent_id = parent.id
+    run = Run(name=name, uri=uri, experiment=experiment or (parent.experiment if parent else None),
+              framework=framework, parent_id=parent_id)
+    if params:
+        run.log_params(params)
+    if tags:
+        run.set_tags(tags)
+    with _stack_lock:
+        _stack.append(run)
+    _lifecycle.install(active_runs)
+    return run

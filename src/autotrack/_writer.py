@@ -1,0 +1,300 @@
+"""The background writer: everything a run records leaves the training thread through here.
+
+The training thread only appends tuples to a deque (atomic under the GIL, no lock, no I/O).
+This thread drains it every ``_TICK`` seconds into a columnar segment in memory, and writes the
+segment to the backend every ``flush_interval`` seconds, when it grows large, or when asked
+(``flush``/``close``). It also hashes and uploads artifacts, captures the environment once, and
+keeps the heartbeat that lets readers tell a live run from a killed process.
+
+A failing store never stops training: a segment that cannot be written is kept and retried;
+what is still unsent when the run ends is spooled to a local folder (and said once).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import deque
+from typing import Any, Callable
+
+from autotrack._safety import report
+from autotrack._values import encode_float
+
+__all__ = ["Writer", "spool_dir"]
+
+_TICK = 0.1
+_MAX_POINTS_PER_SEGMENT = 200_000
+_MAX_PENDING_SEGMENTS = 10_000
+
+
+def spool_dir() -> str:
+    base = os.environ.get("AUTOTRACK_SPOOL_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "autotrack", "unsent"
+    )
+    return base
+
+
+def _encode(value: Any) -> Any:
+    """Non-finite floats anywhere in a JSON value become tagged strings (docs/format.md)."""
+    if isinstance(value, float):
+        encoded = encode_float(value)
+        return encoded if isinstance(encoded, float) else {"$float": encoded}
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    return value
+
+
+class _Segment:
+    """Events gathered since the last write, in the on-disk shape."""
+
+    def __init__(self) -> None:
+        self.metrics: dict[str, dict[str, list[Any]]] = {}
+        self.params: list[list[Any]] = []
+        self.tags: list[list[Any]] = []
+        self.seeds: list[list[Any]] = []
+        self.data: list[list[Any]] = []
+        self.artifacts: list[dict[str, Any]] = []
+        self.artifact_updates: list[dict[str, Any]] = []
+        self.other: dict[str, Any] = {}
+        self.points = 0
+        self.events = 0
+
+    def add_metrics(self, ts: float, step: Any, epoch: Any, values: dict[str, Any]) -> None:
+        for key, value in values.items():
+            col = self.metrics.get(key)
+            if col is None:
+                col = self.metrics[key] = {"step": [], "epoch": [], "value": [], "time": []}
+            col["step"].append(step)
+            col["epoch"].append(epoch)
+            col["value"].append(value if type(value) is int or value - value == 0 else encode_float(value))
+            col["time"].append(round(ts, 6))
+            self.points += 1
+        self.events += 1
+
+    def to_doc(self, seq: int, run_id: str) -> dict[str, Any]:
+        doc: dict[str, Any] = {"format": 1, "run_id": run_id, "seq": seq, "time": time.time()}
+        for name in ("metrics", "params", "tags", "seeds", "data", "artifacts", "artifact_updates"):
+            value = getattr(self, name)
+            if value:
+                doc[name] = _encode(value) if name != "metrics" else value
+        doc.update(_encode(self.other))
+        return doc
+
+
+class Writer:
+    """One per run. ``put`` is the only method the training thread calls on the hot path."""
+
+    def __init__(
+        self,
+        backend: Any,
+        run_doc: dict[str, Any],
+        *,
+        flush_interval: float,
+        heartbeat_interval: float,
+        on_start: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.doc = run_doc
+        self.run_id = run_doc["id"]
+        self.flush_interval = flush_interval
+        self.heartbeat_interval = heartbeat_interval
+        self._on_start = on_start
+        self.queue: deque[tuple[Any, ...]] = deque()
+        self.put = self.queue.append
+        self._wake = threading.Event()
+        self._closing = False
+        self._seq = 0
+        self._segment = _Segment()
+        self._pending: list[tuple[int, dict[str, Any]]] = []
+        self._doc_dirty = False
+        self._last_write = time.monotonic()
+        self._last_beat = 0.0
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name=f"autotrack-writer-{self.run_id[:8]}", daemon=True)
+        self._thread.start()
+
+    # -- called from user threads ---------------------------------------------------------
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        done = threading.Event()
+        self.queue.append(("flush", done))
+        self._wake.set()
+        return done.wait(timeout)
+
+    def update_doc(self, **fields: Any) -> None:
+        self.queue.append(("doc", fields))
+
+    def close(self, timeout: float | None = 60.0) -> bool:
+        done = self.flush(timeout)
+        self._closing = True
+        self._wake.set()
+        self._thread.join(timeout)
+        return done and not self._thread.is_alive()
+
+    # -- the writer thread ----------------------------------------------------------------
+    def _main(self) -> None:
+        try:
+            self.backend.create_run(self.doc)
+        except Exception as exc:  # noqa: BLE001
+            self._failed("creating the run in the store", exc)
+            self._doc_dirty = True
+        self._last_beat = time.monotonic()
+        if self._on_start is not None:
+            try:
+                self._segment.other.update(self._on_start())
+            except Exception as exc:  # noqa: BLE001
+                self._failed("capturing the environment", exc)
+        while True:
+            self._wake.wait(_TICK)
+            self._wake.clear()
+            closing = self._closing
+            try:
+                self._drain()
+                now = time.monotonic()
+                if self._segment.events and now - self._last_write >= self.flush_interval:
+                    self._write_segment()
+                if now - self._last_beat >= self.heartbeat_interval or self._doc_dirty:
+                    self._beat()
+                if self._pending and now - self._last_write >= self.flush_interval:
+                    self._retry_pending()
+            except Exception as exc:  # noqa: BLE001 - the writer must outlive any one failure
+                self._failed("the background writer", exc)
+            if closing and not self.queue:
+                self._finish()
+                return
+
+    def _drain(self) -> None:
+        segment = self._segment
+        popleft = self.queue.popleft
+        while True:
+            try:
+                item = popleft()
+            except IndexError:
+                return
+            kind = item[0]
+            if kind == "m":
+                segment.add_metrics(item[1], item[2], item[3], item[4])
+                if segment.points >= _MAX_POINTS_PER_SEGMENT:
+                    self._write_segment()
+                    segment = self._segment
+            elif kind == "flush":
+                self._write_segment()
+                self._retry_pending()
+                if self._doc_dirty:
+                    self._beat()
+                segment = self._segment
+                item[1].set()
+            elif kind == "doc":
+                self.doc.update(item[1])
+                self._doc_dirty = True
+            elif kind == "artifact":
+                self._store_artifact(segment, item[1])
+            else:
+                self._add_other(segment, kind, item)
+
+    def _add_other(self, segment: _Segment, kind: str, item: tuple[Any, ...]) -> None:
+        if kind == "params":
+            segment.params.extend([k, v, item[1]] for k, v in item[2].items())
+        elif kind == "tags":
+            segment.tags.extend([k, v, item[1]] for k, v in item[2].items())
+        elif kind == "seeds":
+            segment.seeds.extend([k, v, item[1]] for k, v in item[2].items())
+        elif kind == "data":
+            segment.data.append([item[2], item[3], item[1]])
+        elif kind == "artifact_update":
+            segment.artifact_updates.append(item[1])
+        elif kind == "status":
+            segment.other["status"] = item[1]
+        segment.events += 1
+
+    def _store_artifact(self, segment: _Segment, request: dict[str, Any]) -> None:
+        source = request.pop("_read_from")
+        staged = request.pop("_staged", False)
+        try:
+            sha, size = self.backend.put_artifact(source)
+            request["sha256"], request["size"] = sha, size
+            segment.artifacts.append(request)
+            segment.events += 1
+        except Exception as exc:  # noqa: BLE001
+            self._failed("storing an artifact", exc)
+        finally:
+            if staged:
+                try:
+                    os.unlink(source)
+                except OSError:
+                    pass
+
+    def _write_segment(self) -> None:
+        segment = self._segment
+        if not segment.events:
+            return
+        self._segment = _Segment()
+        seq, self._seq = self._seq, self._seq + 1
+        doc = segment.to_doc(seq, self.run_id)
+        self._last_write = time.monotonic()
+        if self._pending:
+            self._pending.append((seq, doc))  # keep order: earlier segments go first
+            self._retry_pending()
+            return
+        try:
+            self.backend.append(self.run_id, seq, doc)
+        except Exception as exc:  # noqa: BLE001
+            self._pending.append((seq, doc))
+            self._failed("writing to the store", exc)
+            del self._pending[:-_MAX_PENDING_SEGMENTS]
+
+    def _retry_pending(self) -> None:
+        while self._pending:
+            seq, doc = self._pending[0]
+            try:
+                self.backend.append(self.run_id, seq, doc)
+            except Exception:  # noqa: BLE001 - already reported once; keep for the next try
+                return
+            self._pending.pop(0)
+
+    def _beat(self) -> None:
+        self.doc["heartbeat"] = time.time()
+        try:
+            self.backend.update_run(self.run_id, self.doc)
+            self._doc_dirty = False
+        except Exception as exc:  # noqa: BLE001
+            self._failed("updating the run document", exc)
+            self._doc_dirty = True
+        self._last_beat = time.monotonic()
+
+    def _finish(self) -> None:
+        self._drain()
+        self._write_segment()
+        self._retry_pending()
+        self._beat()
+        if self._pending or self._doc_dirty:
+            self._spool()
+
+    def _spool(self) -> None:
+        """Whatever the store refused goes to a local folder, so nothing is lost."""
+        folder = os.path.join(spool_dir(), self.run_id)
+        try:
+            os.makedirs(os.path.join(folder, "events"), exist_ok=True)
+            for seq, doc in self._pending:
+                with open(os.path.join(folder, "events", f"{seq:08d}.json"), "w", encoding="utf-8") as fh:
+                    json.dump(doc, fh, allow_nan=False)
+            with open(os.path.join(folder, "run.json"), "w", encoding="utf-8") as fh:
+                json.dump(self.doc, fh, allow_nan=False)
+            self._failed(
+                "delivering the run",
+                OSError(f"the store at {self.backend.uri} refused {len(self._pending)} segment(s); "
+                        f"they were saved to {folder}"),
+            )
+        except Exception as exc:  # noqa: BLE001
+            self._failed("spooling unsent events", exc)
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+        try:
+            report(what, exc)
+        except Exception:  # noqa: BLE001 - strict mode: surfaced by Run.finish(), not in this thread
+            pass

@@ -1,0 +1,141 @@
+"""The Backend protocol and the scheme registry (after fsspec's ``known_implementations``).
+
+A backend stores three things: a small *run document* per run (identity, status, heartbeat;
+rewritten whole, atomically, only by the run's own process), immutable numbered *segments* of
+events per run, and content-addressed *artifacts*. That is all the writer and the readers need,
+so a new backend (HTTP, a database) is six methods, checked by one conformance suite.
+
+Lookup order for a URI's scheme: backends registered here (built-ins and
+``register_backend``), then the ``autotrack.backends`` entry-point group, then any protocol
+fsspec can open (served by the file store). Implementations are dotted paths imported on first
+use, so a missing optional package is a one-line "install X" error, not an import-time crash.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from importlib.metadata import entry_points
+from types import MappingProxyType
+from typing import IO, Any, Mapping, Protocol, runtime_checkable
+
+from autotrack._errors import BackendUnavailableError, ConfigError
+
+__all__ = ["Backend", "backend_for", "register_backend", "registered_backends", "scheme_of"]
+
+ENTRY_POINT_GROUP = "autotrack.backends"
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the writer and the readers need from a store. Every method may raise ``OSError``."""
+
+    uri: str
+
+    def create_run(self, doc: dict[str, Any]) -> None:
+        """Create the run's home and write its first run document."""
+
+    def update_run(self, run_id: str, doc: dict[str, Any]) -> None:
+        """Replace the run document (status, heartbeat, end time) atomically."""
+
+    def append(self, run_id: str, seq: int, segment: dict[str, Any]) -> None:
+        """Store segment ``seq`` of the run; segments are never modified once written."""
+
+    def put_artifact(self, path: str) -> tuple[str, int]:
+        """Store a local file by content; return (sha256, size). Known content is not copied."""
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        """All run documents."""
+
+    def read_segments(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's segments in ``seq`` order."""
+
+    def open_artifact(self, sha256: str) -> IO[bytes]:
+        """A binary reader of the stored content (raises FileNotFoundError if absent)."""
+
+
+# scheme -> (dotted path "module:Class", install hint for a missing dependency)
+_BUILTIN: dict[str, tuple[str, str]] = {}
+_registry: dict[str, Any] = {}
+_instances: dict[str, Backend] = {}
+_lock = threading.Lock()
+
+
+def scheme_of(uri: str) -> str:
+    head, sep, _ = uri.partition("://")
+    if sep and len(head) > 1:
+        return head.lower()
+    return "file"
+
+
+def register_backend(scheme: str, backend: Any, clobber: bool = False) -> None:
+    """Serve ``scheme://`` URIs with ``backend`` (a class taking ``uri``, or a "module:Class" path)."""
+    scheme = scheme.lower()
+    if not clobber and (scheme in _registry or scheme in _BUILTIN):
+        raise ConfigError(f"a backend for {scheme}:// is already registered (pass clobber=True to replace it)")
+    if not isinstance(backend, str):
+        missing = [m for m in ("create_run", "update_run", "append", "put_artifact", "list_runs",
+                               "read_segments", "open_artifact") if not callable(getattr(backend, m, None))]
+        if missing:
+            raise ConfigError(f"backend {backend!r} for {scheme}:// lacks {', '.join(missing)}")
+    _registry[scheme] = backend
+    with _lock:
+        for key in [k for k in _instances if scheme_of(k) == scheme]:
+            del _instances[key]
+
+
+def registered_backends() -> Mapping[str, Any]:
+    """Read-only view of the schemes served by something other than the fsspec file store."""
+    merged = {k: v[0] for k, v in _BUILTIN.items()}
+    merged.update(_registry)
+    return MappingProxyType(merged)
+
+
+def _load(target: Any, scheme: str, hint: str = "") -> Any:
+    if not isinstance(target, str):
+        return target
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        extra = f": {hint}" if hint else ""
+        raise BackendUnavailableError(f"the {scheme}:// backend needs {exc.name or module_name}{extra}") from exc
+    return getattr(module, attr)
+
+
+def _from_entry_points(scheme: str) -> Any:
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name.lower() == scheme:
+            return ep.load()
+    return None
+
+
+def _resolve_class(scheme: str) -> Any:
+    if scheme in _registry:
+        return _load(_registry[scheme], scheme)
+    if scheme in _BUILTIN:
+        target, hint = _BUILTIN[scheme]
+        return _load(target, scheme, hint)
+    plugin = _from_entry_points(scheme)
+    if plugin is not None:
+        return plugin
+    from autotrack.backends.file import FileStore, check_protocol
+
+    check_protocol(scheme)
+    return FileStore
+
+
+def backend_for(uri: str) -> Backend:
+    """The backend serving ``uri`` (one shared instance per URI in this process)."""
+    uri = str(uri)
+    if scheme_of(uri) == "file" and "://" not in uri:
+        uri = os.path.abspath(os.path.expanduser(uri))  # "./runs" means the cwd of the call
+    with _lock:
+        found = _instances.get(uri)
+    if found is not None:
+        return found
+    cls = _resolve_class(scheme_of(uri))
+    instance = cls(uri)
+    with _lock:
+        return _instances.setdefault(uri, instance)
