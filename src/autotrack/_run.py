@@ -294,7 +294,7 @@ def start_run(
     parent = active_run()
     if parent_id is None and parent is not None:
         parent_id = parent.id
-    run = Run(name=name, uri=uri, experiment=experiment or (parent.experiment if parent else None),
+    run = Run(name=name, uri=uri or (parent.uri if parent else None), experiment=experiment or (parent.experiment if parent else None),
               framework=framework, parent_id=parent_id)
     if params:
         run.log_params(params)

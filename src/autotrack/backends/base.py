@@ -74,15 +74,24 @@ def register_backend(scheme: str, backend: Any, clobber: bool = False) -> None:
     scheme = scheme.lower()
     if not clobber and (scheme in _registry or scheme in _BUILTIN):
         raise ConfigError(f"a backend for {scheme}:// is already registered (pass clobber=True to replace it)")
-    if not isinstance(backend, str):
-        missing = [m for m in ("create_run", "update_run", "append", "put_artifact", "list_runs",
-                               "read_segments", "open_artifact") if not callable(getattr(backend, m, None))]
-        if missing:
-            raise ConfigError(f"backend {backend!r} for {scheme}:// lacks {', '.join(missing)}")
+    if isinstance(backend, type):
+        _validate(backend, scheme)
+    elif not isinstance(backend, str) and not callable(backend):
+        raise ConfigError(f"backend for {scheme}:// must be a class, a factory or a 'module:Class' path")
     _registry[scheme] = backend
     with _lock:
         for key in [k for k in _instances if scheme_of(k) == scheme]:
             del _instances[key]
+
+
+_METHODS = ("create_run", "update_run", "append", "put_artifact", "list_runs", "read_segments", "open_artifact")
+
+
+def _validate(backend: Any, scheme: str) -> None:
+    """Fail at registration (or first use), naming the plugin, not in the middle of a run."""
+    missing = [m for m in _METHODS if not callable(getattr(backend, m, None))]
+    if missing:
+        raise ConfigError(f"backend {backend!r} for {scheme}:// lacks {', '.join(missing)}")
 
 
 def registered_backends() -> Mapping[str, Any]:
@@ -135,7 +144,8 @@ def backend_for(uri: str) -> Backend:
         found = _instances.get(uri)
     if found is not None:
         return found
-    cls = _resolve_class(scheme_of(uri))
-    instance = cls(uri)
+    scheme = scheme_of(uri)
+    instance = _resolve_class(scheme)(uri)
+    _validate(instance, scheme)
     with _lock:
         return _instances.setdefault(uri, instance)

@@ -1,0 +1,204 @@
+"""Formatting helpers for the command line: human numbers, times, sizes, strict JSON, tables.
+
+Kept apart from ``cli.py`` so the command logic stays short, and free of rich at import time:
+every function that needs rich imports it when called (``autotrack --help`` must stay quick).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import shlex
+import sys
+from typing import Any, Iterable, Mapping
+
+__all__ = [
+    "STATUS_STYLES", "console", "text", "table", "json_safe", "dumps_json", "fmt_value", "fmt_number",
+    "fmt_duration", "fmt_size", "fmt_time", "fmt_metadata", "pick_metrics", "short", "env_summary",
+]
+
+STATUS_STYLES = {"running": "blue", "finished": "green", "failed": "red", "killed": "yellow"}
+_PREFERRED_PREFIXES = ("val_", "val-", "val/", "eval_", "eval-", "eval/", "valid")
+_WIDE = 200  # when stdout is not a terminal (a pipe, a file, a test): do not wrap at 80
+
+
+def console(stderr: bool = False) -> Any:
+    """A rich Console on the current stdout; wide when it is not a terminal and COLUMNS is unset."""
+    from rich.console import Console
+
+    con = Console(file=sys.stderr if stderr else sys.stdout, highlight=False, soft_wrap=False)
+    if not con.is_terminal and not os.environ.get("COLUMNS"):
+        con.width = _WIDE
+    return con
+
+
+def text(value: Any, style: str = "") -> Any:
+    """A rich Text: user strings like ``[64, 64]`` or ``[red]`` must never be read as markup."""
+    from rich.text import Text
+
+    return value if isinstance(value, Text) else Text(value if isinstance(value, str) else fmt_value(value), style=style)
+
+
+def table(*columns: str, title: str | None = None) -> Any:
+    from rich import box
+    from rich.table import Table
+
+    tab = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
+                show_edge=False, pad_edge=False)
+    for col in columns:
+        tab.add_column(col, overflow="fold")
+    return tab
+
+
+def json_safe(value: Any) -> Any:
+    """Strict JSON: NaN and infinities become the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``
+    (the store's own encoding, and lossless, unlike null); tuples become lists."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (_dt.datetime, _dt.date)):
+        return value.isoformat()
+    return value
+
+
+def dumps_json(value: Any) -> str:
+    return json.dumps(json_safe(value), indent=2, ensure_ascii=False, allow_nan=False, default=str)
+
+
+def fmt_number(value: float | int) -> str:
+    if isinstance(value, bool) or isinstance(value, int):
+        return str(value)
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.5g}"
+
+
+def fmt_value(value: Any) -> str:
+    """Any param/metric/fingerprint value as short text; ``None`` is an em dash (absent)."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return fmt_number(value)
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(json_safe(value), ensure_ascii=False, default=str)
+    return str(value)
+
+
+def short(value: str, width: int = 60) -> str:
+    return value if len(value) <= width else value[: width - 1] + "…"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    total = int(round(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def fmt_size(size: int | None) -> str:
+    if size is None:
+        return "—"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover
+
+
+def fmt_time(when: _dt.datetime | None, seconds: bool = False) -> str:
+    """Local time, short: ``2024-05-01 14:03``."""
+    if when is None:
+        return "—"
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def fmt_metadata(meta: Mapping[str, Any], width: int = 60) -> str:
+    return short(", ".join(f"{k}={fmt_value(v)}" for k, v in meta.items()), width)
+
+
+def pick_metrics(finals: Iterable[Mapping[str, float]], limit: int = 3) -> list[str]:
+    """The metrics worth a column: validation ones first, then losses, then the most common."""
+    counts: dict[str, int] = {}
+    for final in finals:
+        for name in final:
+            counts[name] = counts.get(name, 0) + 1
+
+    def rank(name: str) -> tuple[int, bool, int, str]:
+        low = name.lower()
+        group = 0 if low.startswith(_PREFERRED_PREFIXES) else (1 if "loss" in low else 2)
+        return group, "loss" not in low, -counts[name], name
+
+    return sorted(counts, key=rank)[:limit]
+
+
+def _gpus(gpus: Any) -> str | None:
+    if not isinstance(gpus, list) or not gpus:
+        return None
+    names: dict[str, int] = {}
+    for gpu in gpus:
+        name = str((gpu or {}).get("name") or "gpu")
+        mem = (gpu or {}).get("memory_bytes")
+        label = f"{name} ({fmt_size(mem)})" if mem else name
+        names[label] = names.get(label, 0) + 1
+    return ", ".join(f"{n} x {label}" if n > 1 else label for label, n in names.items())
+
+
+def env_summary(env: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The lines of ``show``'s environment section; missing probes are simply left out."""
+    def get(obj: Any, *keys: str) -> Any:
+        for key in keys:
+            obj = obj.get(key) if isinstance(obj, Mapping) else None
+        return obj
+
+    rows: list[tuple[str, str | None]] = []
+    py = get(env, "python")
+    if isinstance(py, Mapping):
+        rows.append(("python", " ".join(str(v) for v in (py.get("version"), py.get("implementation")) if v)))
+    rows.append(("platform", get(env, "platform", "platform") or get(env, "platform", "system")))
+    rows.append(("hostname", env.get("hostname")))
+    cpu = get(env, "hardware", "cpu")
+    if isinstance(cpu, Mapping) and (cpu.get("model") or cpu.get("count")):
+        cores = f"{cpu.get('count')} cores" if cpu.get("count") else ""
+        if cpu.get("usable") and cpu.get("usable") != cpu.get("count"):
+            cores += f" ({cpu['usable']} usable)"
+        rows.append(("cpu", ", ".join(p for p in (cpu.get("model"), cores) if p)))
+    mem = get(env, "hardware", "memory", "total_bytes")
+    rows.append(("memory", fmt_size(mem) if mem else None))
+    rows.append(("gpus", _gpus(get(env, "hardware", "gpus"))))
+    frameworks = env.get("frameworks")
+    if isinstance(frameworks, Mapping) and frameworks:
+        rows.append(("frameworks", ", ".join(f"{k} {v}" for k, v in frameworks.items())))
+    git = env.get("git")
+    if isinstance(git, Mapping):
+        commit = str(git.get("commit") or "no commit")[:10]
+        parts = [commit + (f" on {git['branch']}" if git.get("branch") else ""),
+                 "dirty" if git.get("dirty") else "clean"]
+        if git.get("remote"):
+            parts.append(str(git["remote"]))
+        rows.append(("git", ", ".join(parts)))
+    argv = get(env, "command", "argv")
+    if isinstance(argv, list) and argv:
+        rows.append(("command", shlex.join(str(a) for a in argv)))
+    rows.append(("cwd", get(env, "command", "cwd")))
+    return [(k, str(v)) for k, v in rows if v]

@@ -1,0 +1,39 @@
+"""Test-wide settings: strict mode (autotrack's own errors raise), fast flushes and heartbeats,
+and a private spool folder so no test writes to the real home directory."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ["AUTOTRACK_STRICT"] = "1"
+os.environ.setdefault("AUTOTRACK_FLUSH_SECONDS", "0.2")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_store(tmp_path, monkeypatch):
+    """Each test gets its own default store, spool dir and working directory."""
+    monkeypatch.setenv("AUTOTRACK_SPOOL_DIR", str(tmp_path / "spool"))
+    monkeypatch.delenv("AUTOTRACK_URI", raising=False)
+    monkeypatch.delenv("AUTOTRACK_EXPERIMENT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    import autotrack._safety as _safety
+
+    _safety._warned.clear()  # "warned once per kind" is per process; each test starts afresh
+    yield
+    import autotrack._run as _run
+
+    for run in _run.active_runs():  # a failing test must not leak its run into the next
+        try:
+            run.finish("failed", "test ended with the run open")
+        except Exception:
+            pass
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A fresh local store URI."""
+    return str(tmp_path / "store")

@@ -1,0 +1,119 @@
+"""Where runs go (URI/experiment resolution) and how a URI picks its backend."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+import autotrack
+from autotrack._config import resolve_experiment, resolve_uri
+from autotrack.backends import backend_for, register_backend, registered_backends
+from autotrack.backends.file import FileStore
+
+
+def test_uri_order(tmp_path, monkeypatch):
+    assert resolve_uri() == "./autotrack-runs"
+    (tmp_path / "pyproject.toml").write_text('[tool.autotrack]\nuri = "from-pyproject"\nexperiment = "pp"\n')
+    sub = tmp_path / "pkg" / "scripts"
+    sub.mkdir(parents=True)
+    monkeypatch.chdir(sub)
+    assert resolve_uri() == str(tmp_path / "from-pyproject"), "relative to the config file"
+    assert resolve_experiment() == "pp"
+    (sub / "autotrack.toml").write_text('uri = "s3://bucket/runs"\nexperiment = "toml"\n')
+    assert resolve_uri() == "s3://bucket/runs" and resolve_experiment() == "toml"
+    monkeypatch.setenv("AUTOTRACK_URI", "memory://env")
+    monkeypatch.setenv("AUTOTRACK_EXPERIMENT", "envexp")
+    assert resolve_uri() == "memory://env" and resolve_experiment() == "envexp"
+    assert resolve_uri("explicit") == "explicit" and resolve_experiment("x") == "x"
+
+
+def test_nearest_pyproject_without_section_stops_search(tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text('[tool.autotrack]\nuri = "outer"\n')
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    (inner / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    monkeypatch.chdir(inner)
+    assert resolve_uri() == "./autotrack-runs"
+
+
+def test_default_store_is_local_folder(tmp_path):
+    with autotrack.start_run() as run:
+        run.log_metrics({"a": 1})
+    assert (tmp_path / "autotrack-runs" / "runs" / run.id / "run.json").exists()
+    assert autotrack.last_run().id == run.id
+
+
+def test_env_uri_used_by_runs_and_reads(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOTRACK_URI", str(tmp_path / "envstore"))
+    monkeypatch.setenv("AUTOTRACK_EXPERIMENT", "churn")
+    with autotrack.start_run():
+        pass
+    (rec,) = autotrack.runs()
+    assert rec.experiment == "churn" and rec.uri == str(tmp_path / "envstore")
+
+
+def test_file_uri_and_memory_uri_get_file_store():
+    assert isinstance(backend_for("file:///tmp/x"), FileStore)
+    assert isinstance(backend_for("memory://cfg-test"), FileStore)
+
+
+def test_unknown_scheme_is_one_clear_error():
+    with pytest.raises(autotrack.ConfigError, match=r"unknown URI scheme nosuch://"):
+        autotrack.runs(uri="nosuch://x")
+
+
+def test_missing_optional_package_says_what_to_install(monkeypatch):
+    import fsspec
+
+    def missing(protocol):
+        raise ImportError("Install s3fs to access S3")
+
+    monkeypatch.setattr(fsspec, "get_filesystem_class", missing)
+    with pytest.raises(autotrack.BackendUnavailableError, match=r"s3:// needs s3fs \(pip install 'autotrack\[s3\]'\)"):
+        backend_for("s3://bucket-never-made/x")
+
+
+def test_register_backend_validates_and_refuses_clobber():
+    class NotABackend:
+        pass
+
+    with pytest.raises(autotrack.ConfigError, match="lacks create_run"):
+        register_backend("bad", NotABackend)
+    register_backend("mine", FileStore, clobber=True)
+    with pytest.raises(autotrack.ConfigError, match="already registered"):
+        register_backend("mine", FileStore)
+    assert registered_backends()["mine"] is FileStore
+    with pytest.raises(TypeError):
+        registered_backends()["x"] = 1  # read-only view
+
+
+def test_entry_point_plugin(tmp_path, monkeypatch):
+    (tmp_path / "myplugin.py").write_text(
+        "from autotrack.backends.file import FileStore\n"
+        "class PluginStore(FileStore):\n"
+        "    def __init__(self, uri):\n"
+        "        super().__init__('memory://plugin/' + uri.split('://', 1)[1])\n"
+    )
+    dist = tmp_path / "myplugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: myplugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[autotrack.backends]\nplugged = myplugin:PluginStore\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with autotrack.start_run(uri="plugged://a") as run:
+        run.log_metrics({"x": 1.0})
+    assert autotrack.last_run("plugged://a").id == run.id
+    assert type(backend_for("plugged://a")).__name__ == "PluginStore"
+    sys.modules.pop("myplugin", None)
+
+
+def test_relative_path_means_cwd_of_the_call(tmp_path, monkeypatch):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    monkeypatch.chdir(a)
+    first = backend_for("runs")
+    monkeypatch.chdir(b)
+    assert backend_for("runs") is not first
+    assert backend_for("runs").root == os.path.join(str(b), "runs")

@@ -1,0 +1,115 @@
+"""How runs end when the process does: exit, unhandled exception, SIGTERM, SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+import autotrack
+
+from .helpers import python
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+
+
+def test_exit_without_finish_flushes_and_finishes(store):
+    proc = python(f"""
+        import autotrack
+        run = autotrack.start_run(uri={store!r})
+        for i in range(500):
+            run.log_metrics({{"loss": i}}, step=i)
+        # no finish(), no flush(): the exit hook must deliver everything
+    """, env={"AUTOTRACK_FLUSH_SECONDS": "60"})
+    assert proc.returncode == 0, proc.stderr
+    rec = autotrack.last_run(store)
+    assert rec.status == "finished"
+    assert len(rec.metrics["loss"]) == 500
+
+
+def test_unhandled_exception_without_context_manager_is_failed(store):
+    proc = python(f"""
+        import autotrack
+        run = autotrack.start_run(uri={store!r})
+        run.log_metrics({{"loss": 1.0}})
+        raise RuntimeError("diverged")
+    """)
+    assert proc.returncode == 1 and "RuntimeError: diverged" in proc.stderr
+    rec = autotrack.last_run(store)
+    assert rec.status == "failed"
+    assert "RuntimeError: diverged" in rec.error
+
+
+def test_sigterm_marks_killed_and_still_dies_by_sigterm(store):
+    proc = python(f"""
+        import time, autotrack
+        run = autotrack.start_run(uri={store!r})
+        run.log_metrics({{"loss": 1.0}}, step=0)
+        print("ready", flush=True)
+        while True:
+            time.sleep(0.05)
+    """, wait=False)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(30)
+    assert proc.returncode == -signal.SIGTERM
+    rec = autotrack.last_run(store)
+    assert rec.status == "killed"
+    assert "SIGTERM" in rec.error
+    assert rec.metrics["loss"][0].value == 1.0
+
+
+def test_sigterm_chains_to_the_users_handler(store):
+    proc = python(f"""
+        import signal, sys, time, autotrack
+        def handler(signum, frame):
+            print("user handler ran", flush=True)
+            sys.exit(3)
+        signal.signal(signal.SIGTERM, handler)
+        run = autotrack.start_run(uri={store!r})
+        print("ready", flush=True)
+        while True:
+            time.sleep(0.05)
+    """, wait=False)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 3 and "user handler ran" in out
+    assert autotrack.last_run(store).status == "killed"
+
+
+def test_sigkill_leaves_a_readable_run_reported_killed_once_stale(store):
+    proc = python(f"""
+        import os, signal, autotrack
+        run = autotrack.start_run(uri={store!r}, params={{"lr": 0.1}})
+        for i in range(100):
+            run.log_metrics({{"loss": i}}, step=i)
+        run.flush()
+        run.log_metrics({{"loss": -1}}, step=999)  # after the last flush: may be lost
+        os.kill(os.getpid(), signal.SIGKILL)
+    """, env={"AUTOTRACK_HEARTBEAT_SECONDS": "0.25", "AUTOTRACK_FLUSH_SECONDS": "60"})
+    assert proc.returncode == -signal.SIGKILL
+    rec = autotrack.last_run(store)
+    assert rec.params == {"lr": 0.1}
+    assert [p.step for p in rec.metrics["loss"]][:100] == list(range(100))
+    deadline = time.time() + 10
+    while autotrack.last_run(store).status != "killed":
+        assert time.time() < deadline, "a dead run was never reported killed"
+        time.sleep(0.2)
+
+
+def test_live_run_in_another_process_is_running(store):
+    proc = python(f"""
+        import time, autotrack
+        run = autotrack.start_run(uri={store!r})
+        run.flush()
+        print("ready", flush=True)
+        time.sleep(3)
+    """, env={"AUTOTRACK_HEARTBEAT_SECONDS": "0.25"}, wait=False)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(1.5)  # several heartbeat intervals: a live heartbeat keeps it "running"
+    assert autotrack.last_run(store).status == "running"
+    proc.wait(30)
+    assert autotrack.last_run(store).status == "finished"
