@@ -37,3 +37,22 @@ def _isolated_store(tmp_path, monkeypatch):
 def store(tmp_path):
     """A fresh local store URI."""
     return str(tmp_path / "store")
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """One moto S3 server for the whole session (see tests/s3_server.py); skipped without moto/s3fs."""
+    pytest.importorskip("moto.server")
+    pytest.importorskip("s3fs")
+    pytest.importorskip("boto3")
+    from tests.s3_server import S3Server
+
+    server = S3Server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_store(s3_server):
+    """A fresh bucket on the moto server; the store URI is ``s3://<bucket>/runs``."""
+    return f"s3://{s3_server.make_bucket()}/runs"

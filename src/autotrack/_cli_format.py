@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 
 __all__ = [
     "STATUS_STYLES", "console", "text", "table", "json_safe", "dumps_json", "fmt_value", "fmt_number",
-    "fmt_duration", "fmt_size", "fmt_time", "fmt_metadata", "pick_metrics", "short", "env_summary",
+    "fmt_duration", "fmt_size", "fmt_time", "fmt_metadata", "pick_metrics", "short", "env_summary", "run_sections",
 ]
 
 STATUS_STYLES = {"running": "blue", "finished": "green", "failed": "red", "killed": "yellow"}
@@ -41,14 +41,23 @@ def text(value: Any, style: str = "") -> Any:
     return value if isinstance(value, Text) else Text(value if isinstance(value, str) else fmt_value(value), style=style)
 
 
-def table(*columns: str, title: str | None = None) -> Any:
+def table(*columns: str, title: str | None = None, fold: Iterable[str] = (),
+          keep: Mapping[str, int] | None = None) -> Any:
+    """A plain table. On a narrow terminal cells are cut with an ellipsis rather than wrapped into
+    towers of 3-letter lines; columns in ``fold`` wrap instead (long values that must be read
+    whole); ``keep`` gives columns a minimum width (an id must stay whole)."""
     from rich import box
     from rich.table import Table
 
+    fold, keep = set(fold), dict(keep or {})
     tab = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
-                show_edge=False, pad_edge=False)
+                show_edge=False, pad_edge=False, collapse_padding=True)
     for col in columns:
-        tab.add_column(col, overflow="fold")
+        header = text(col)  # a metric name is user text too: never markup
+        if col in fold:
+            tab.add_column(header, overflow="fold")
+        else:
+            tab.add_column(header, overflow="ellipsis", no_wrap=True, min_width=keep.get(col))
     return tab
 
 
@@ -127,10 +136,14 @@ def fmt_size(size: int | None) -> str:
 
 
 def fmt_time(when: _dt.datetime | None, seconds: bool = False) -> str:
-    """Local time, short: ``2024-05-01 14:03``."""
+    """Local time: ``2024-05-01 14:03:07`` with ``seconds``, else short (``05-01 14:03`` this year)."""
     if when is None:
         return "—"
-    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    local = when.astimezone()
+    if seconds:
+        return local.strftime("%Y-%m-%d %H:%M:%S")
+    this_year = local.year == _dt.datetime.now().astimezone().year
+    return local.strftime("%m-%d %H:%M" if this_year else "%Y-%m-%d %H:%M")
 
 
 def fmt_metadata(meta: Mapping[str, Any], width: int = 60) -> str:
@@ -202,3 +215,70 @@ def env_summary(env: Mapping[str, Any]) -> list[tuple[str, str]]:
         rows.append(("command", shlex.join(str(a) for a in argv)))
     rows.append(("cwd", get(env, "command", "cwd")))
     return [(k, str(v)) for k, v in rows if v]
+
+
+def _data_row(name: str, info: Any) -> list[Any]:
+    info = info if isinstance(info, Mapping) else {}
+    shape = info.get("shape")
+    if info.get("sha256"):
+        digest = str(info["sha256"])[:12] + (" (sampled)" if info.get("hash_sampled") else "")
+    else:
+        digest = f"error: {info['error']}" if info.get("error") else "—"
+    shape_text = "x".join(map(str, shape)) if isinstance(shape, list) and shape else shape
+    return [text(name), text(info.get("type")), text(shape_text), text(info.get("rows")), text(info.get("dtype")),
+            text(digest)]
+
+
+def run_sections(run: Any) -> list[tuple[str, Any]]:
+    """``show``'s sections in order, each a renderable, or None when the run recorded nothing there."""
+    from rich.console import Group
+    from rich.table import Table
+
+    out: list[tuple[str, Any]] = []
+    tab = None
+    if run.params:
+        tab = table("param", "value", title="params", fold=("value",))
+        for key in sorted(run.params):
+            tab.add_row(text(key), text(run.params[key]))
+    out.append(("params", tab))
+    tab = None
+    if run.metrics:
+        tab = table("metric", "last", "step", "points", "min", "max", title="metrics")
+        for name in sorted(run.metrics):
+            points = run.metrics[name]
+            finite = [p.value for p in points if not math.isnan(p.value)]
+            last = points[-1] if points else None
+            tab.add_row(text(name), text(fmt_number(last.value) if last else "—"), text(last.step if last else None),
+                        text(str(len(points))), text(min(finite) if finite else None),
+                        text(max(finite) if finite else None))
+    out.append(("metrics", tab))
+    tab = None
+    if run.seeds:
+        tab = table("source", "seed", title="seeds")
+        for key, value in run.seeds.items():
+            tab.add_row(text(key), text(value))
+    out.append(("seeds", tab))
+    tab = None
+    if run.data:
+        tab = table("name", "type", "shape", "rows", "dtype", "sha256", title="data")
+        for name, info in run.data.items():
+            tab.add_row(*_data_row(name, info))
+    out.append(("data", tab))
+    tab = None
+    if run.artifacts:
+        tab = table("name", "kind", "size", "sha256", "metadata", title="artifacts", fold=("name",))
+        for art in run.artifacts:
+            tab.add_row(text(art.name), text(art.kind), text(fmt_size(art.size)), text(art.sha256[:12]),
+                        text(fmt_metadata(art.metadata)))
+    out.append(("artifacts", tab))
+    rows = env_summary(run.environment or {})
+    group = None
+    if rows:
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="dim")
+        grid.add_column(overflow="fold")
+        for key, value in rows:
+            grid.add_row(key, text(value))
+        group = Group(text("environment", "bold"), grid, text(""))
+    out.append(("environment", group))
+    return out

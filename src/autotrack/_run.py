@@ -88,7 +88,7 @@ class Run:
             doc,
             flush_interval=_float_env("AUTOTRACK_FLUSH_SECONDS", 2.0),
             heartbeat_interval=heartbeat,
-            on_start=_capture_environment,
+            on_start=lambda: _capture_environment(self.backend),
         )
         self._put = self._writer.put
         seeds = _seeds.seeds_snapshot()
@@ -222,10 +222,12 @@ def status_for(exc: BaseException | None) -> tuple[str, str | None]:
     return "failed", text
 
 
-def _capture_environment() -> dict[str, Any]:
+def _capture_environment(backend: Any) -> dict[str, Any]:
     from autotrack._capture.environment import capture_environment
+    from autotrack._writer import spool_dir
 
-    return {"environment": to_json(capture_environment())}
+    own = [spool_dir()] + ([backend.root] if getattr(backend, "local", False) else [])
+    return {"environment": to_json(capture_environment(exclude=own))}
 
 
 _staging_dirs: dict[int, str] = {}

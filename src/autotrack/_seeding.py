@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import sys
 
@@ -16,14 +15,13 @@ def seed_everything(seed: int) -> int:
     """Seed random, numpy, torch, TensorFlow and Keras where already imported, and record it.
 
     Libraries that are not imported are not imported (that would make ``import`` order matter
-    and slow start-up). ``PYTHONHASHSEED`` is set for child processes only: the running
-    interpreter's hash seed is fixed at start-up.
+    and slow start-up). ``PYTHONHASHSEED`` is left alone: the running interpreter's hash seed
+    is fixed at start-up, so setting the variable now would only record a seed that was not used.
     """
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, not {type(seed).__name__}")
     install_seed_hooks()
     random.seed(seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         numpy.random.seed(seed % 2**32)

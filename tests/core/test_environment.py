@@ -226,3 +226,30 @@ def test_no_framework_imported():
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+def test_store_inside_the_repo_does_not_make_the_run_dirty(tmp_path, monkeypatch):
+    import subprocess
+
+    import autotrack
+
+    repo = tmp_path / "proj"
+    repo.mkdir()
+    for args in (["init", "-q"], ["config", "user.email", "a@b.c"], ["config", "user.name", "a"]):
+        subprocess.run(["git", *args], cwd=repo, check=True)
+    (repo / "train.py").write_text("print(1)\n")
+    subprocess.run(["git", "add", "."], cwd=repo, check=True)
+    subprocess.run(["git", "commit", "-qm", "init"], cwd=repo, check=True)
+    monkeypatch.chdir(repo)
+    monkeypatch.setattr("sys.argv", [str(repo / "train.py")])
+    with autotrack.start_run():  # default store ./autotrack-runs inside the repo
+        pass
+    with autotrack.start_run():
+        pass
+    git = autotrack.last_run().environment["git"]
+    assert git["dirty"] is False and git["untracked"] == [] and git["diff"] == ""
+    (repo / "train.py").write_text("print(2)\n")
+    with autotrack.start_run():
+        pass
+    git = autotrack.last_run().environment["git"]
+    assert git["dirty"] is True and "print(2)" in git["diff"]

@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = ["capture_environment", "capture_git", "GIT_DIFF_CAP_BYTES"]
@@ -209,11 +209,22 @@ def _cap(raw: str) -> tuple[str, bool]:
     return codecs.getincrementaldecoder("utf-8")("replace").decode(cut, final=False), True
 
 
-def capture_git(path: str) -> dict[str, Any] | None:
+def _pathspec(root: str, exclude: Sequence[str]) -> list[str]:
+    """Leave autotrack's own store out: a default ``./autotrack-runs`` inside the repo would
+    otherwise mark every run dirty, with the run's own files as its untracked changes."""
+    specs = []
+    for path in exclude:
+        rel = os.path.relpath(os.path.realpath(path), os.path.realpath(root))
+        if rel != "." and not rel.startswith(".."):
+            specs.append(f":(top,exclude){rel}")
+    return ["--", ":(top)"] + specs if specs else []
+
+
+def capture_git(path: str, exclude: Sequence[str] = ()) -> dict[str, Any] | None:
     """Which code produced a run: commit, branch, remote and the uncommitted diff.
 
     None when git is missing or path is outside a repository; never raises, because a git
-    oddity must not cost the user their run.
+    oddity must not cost the user their run. ``exclude``: local paths (the store) to ignore.
     """
     try:
         if shutil.which("git") is None:
@@ -224,7 +235,8 @@ def capture_git(path: str) -> dict[str, Any] | None:
             return None
         commit = (_git(["rev-parse", "--verify", "-q", "HEAD"], cwd) or "").strip() or None
         branch = (_git(["symbolic-ref", "-q", "--short", "HEAD"], cwd) or "").strip() or None
-        status = _git(["status", "--porcelain=v1", "-z", "--untracked-files=all"], cwd) or ""
+        spec = _pathspec(root.strip(), exclude)
+        status = _git(["status", "--porcelain=v1", "-z", "--untracked-files=all", *spec], cwd) or ""
         entries = status.split("\0")
         untracked, i = [], 0
         while i < len(entries):
@@ -233,7 +245,7 @@ def capture_git(path: str) -> dict[str, Any] | None:
                 untracked.append(entry[3:])
             i += 2 if set(entry[:2]) & {"R", "C"} else 1  # renames carry their old path next
         diff_args = ["HEAD"] if commit else ["--cached"]
-        diff = _git(["diff", "--no-color", "--no-ext-diff", "--no-textconv", *diff_args],
+        diff = _git(["diff", "--no-color", "--no-ext-diff", "--no-textconv", *diff_args, *spec],
                     cwd) or ""
         text, truncated = _cap(diff)
         return {
@@ -251,7 +263,7 @@ def capture_git(path: str) -> dict[str, Any] | None:
         return None
 
 
-def capture_environment(script_dir: str | None = None) -> dict[str, Any]:
+def capture_environment(script_dir: str | None = None, exclude: Sequence[str] = ()) -> dict[str, Any]:
     """Everything needed to explain a run later, as plain JSON types for any backend.
 
     The git repository is looked up next to the training script rather than the cwd, because
@@ -281,7 +293,7 @@ def capture_environment(script_dir: str | None = None) -> dict[str, Any]:
         },
         "packages": packages,
         "frameworks": _safe(lambda: _frameworks(packages), {}),
-        "git": capture_git(git_dir) if git_dir else None,
+        "git": capture_git(git_dir, exclude) if git_dir else None,
         "command": {
             "argv": [str(a) for a in getattr(sys, "argv", [])],
             "cwd": _safe(os.getcwd),

@@ -100,6 +100,10 @@ def _resolve(dotted: str) -> Any:
     return obj
 
 
+# packages that re-export a seeding function under their own name (``pl.seed_everything``)
+_REEXPORTERS = {"lightning_fabric": ("pytorch_lightning",), "lightning": ()}
+
+
 def _patch(holder_name: str, attr: str, source: str, names: tuple[str, ...], use_result: bool = False) -> None:
     """Wrap ``holder.attr`` and every other loaded module attribute bound to the same function."""
     holder = _resolve(holder_name)
@@ -109,8 +113,9 @@ def _patch(holder_name: str, attr: str, source: str, names: tuple[str, ...], use
     wrapped = wrapt.FunctionWrapper(original, _wrapper(source, names, use_result))
     setattr(holder, attr, wrapped)
     root = holder_name.split(".")[0]
+    roots = (root, *_REEXPORTERS.get(root, ()))
     for name, mod in list(sys.modules.items()):
-        if mod is None or not (name == root or name.startswith(root + ".")):
+        if mod is None or not any(name == r or name.startswith(r + ".") for r in roots):
             continue
         try:
             if getattr(mod, attr, None) is original:

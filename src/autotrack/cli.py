@@ -1,0 +1,341 @@
+"""The ``autotrack`` command: list, show, compare and fetch recorded runs.
+
+Every command reads through the public reading API (``runs``, ``get_run``, ``RunRecord``), so the
+command line shows exactly what a notebook would see. Two rules shape this module:
+
+* ``autotrack --help`` must be quick: rich, the records and the backends are imported inside
+  the commands, never at module level.
+* A user never sees a traceback: every failure is one ``autotrack: error: ...`` line on stderr,
+  exit status 2 for a usage error and 1 for anything else. ``AUTOTRACK_DEBUG=1`` re-raises, for
+  the rare case where the traceback is what is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any, Callable, NoReturn, Sequence
+
+from autotrack._errors import ArtifactNotFoundError, AutotrackError, RunNotFoundError
+
+__all__ = ["main", "build_parser"]
+
+_STATUSES = ("running", "finished", "failed", "killed")
+_DEFAULT_TABLE_LIMIT = 50
+_DEBUG_HINT = "set AUTOTRACK_DEBUG=1 to see the traceback"
+
+
+class UsageError(Exception):
+    """A bad command line; reported as one line with exit status 2 (argparse would print usage)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _limit(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (all runs) or more, not {number}")
+    return number
+
+
+def _global_options(parser: argparse.ArgumentParser, sub: bool) -> None:
+    """``--uri`` and ``--json`` both before and after the command.
+
+    The sub-command copies default to SUPPRESS, so they only override the top-level values when
+    given; otherwise ``autotrack --json runs`` would be reset to False by the sub-parser.
+    """
+    parser.add_argument("--uri", default=argparse.SUPPRESS if sub else None,
+                        help="the run store (default: AUTOTRACK_URI, autotrack.toml/pyproject.toml, ./autotrack-runs)")
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS if sub else False,
+                        help='machine-readable output: strict JSON, NaN/infinities as "NaN", "Infinity", "-Infinity"')
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="autotrack",
+        description="Inspect the training runs recorded by autotrack.",
+        epilog="RUN is a full run id, a unique id prefix, or 'last' (the newest run). "
+               "Set AUTOTRACK_DEBUG=1 to see the traceback of an unexpected error.",
+    )
+    from autotrack import __version__
+
+    parser.add_argument("--version", action="version", version=f"autotrack {__version__}")
+    _global_options(parser, sub=False)
+    common = _Parser(add_help=False)
+    _global_options(common, sub=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("runs", parents=[common], help="list runs, newest first",
+                       description="List runs, newest first, with their final metrics.")
+    p.add_argument("--experiment", "-e", help="only this experiment")
+    p.add_argument("--status", "-s", choices=_STATUSES, help="only runs with this status")
+    p.add_argument("--limit", "-n", type=_limit, default=None,
+                   help=f"at most N runs (default: {_DEFAULT_TABLE_LIMIT} in the table, all with --json; 0: all)")
+    p.set_defaults(func=_cmd_runs)
+
+    p = sub.add_parser("show", parents=[common], help="everything recorded about one run",
+                       description="Params, metrics, seeds, data, artifacts, environment and error of a run.")
+    p.add_argument("run", metavar="RUN", help="run id, unique id prefix, or 'last'")
+    p.set_defaults(func=_cmd_show)
+
+    p = sub.add_parser("diff", parents=[common], help="what differs between two runs",
+                       description="Params, metrics, seeds, data, git, packages and run facts that differ.")
+    p.add_argument("run_a", metavar="RUN_A", help="run id, unique id prefix, or 'last'")
+    p.add_argument("run_b", metavar="RUN_B", help="run id, unique id prefix, or 'last'")
+    p.set_defaults(func=_cmd_diff)
+
+    p = sub.add_parser("get", parents=[common], help="download an artifact of a run",
+                       description="Write an artifact's recorded bytes to a file (verified against its sha256).")
+    p.add_argument("run", metavar="RUN", help="run id, unique id prefix, or 'last'")
+    p.add_argument("artifact", metavar="ARTIFACT", help="artifact name (or its file name)")
+    p.add_argument("-o", "--output", metavar="PATH", default=".",
+                   help="file to write, or an existing directory to put it in (default: the current directory)")
+    p.set_defaults(func=_cmd_get)
+    return parser
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def _uri(args: argparse.Namespace) -> str:
+    from autotrack._config import resolve_uri
+    from autotrack.backends.base import scheme_of
+
+    uri = resolve_uri(args.uri)
+    if scheme_of(uri) == "file" and "://" not in uri:
+        uri = os.path.abspath(os.path.expanduser(uri))  # say which folder was read, not "./..."
+    return uri
+
+
+def _find(run_id: str, uri: str) -> Any:
+    from autotrack._records import get_run
+
+    try:
+        return get_run(run_id, uri=uri)
+    except RunNotFoundError as exc:
+        raise type(exc)(f"{exc} (store: {uri})") from None
+
+
+def _print_json(value: Any) -> None:
+    from autotrack._cli_format import dumps_json
+
+    sys.stdout.write(dumps_json(value) + "\n")
+
+
+# -- commands --------------------------------------------------------------------------------
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from autotrack._cli_format import STATUS_STYLES, console, fmt_duration, fmt_number, fmt_time, pick_metrics, table, text
+    from autotrack._records import runs
+
+    uri = _uri(args)
+    found = runs(uri, experiment=args.experiment, status=args.status)
+    total = len(found)
+    limit = args.limit if args.limit is not None else (0 if args.json else _DEFAULT_TABLE_LIMIT)
+    if limit:
+        found = found[:limit]
+    if args.json:
+        _print_json([r.to_dict(metrics="last") for r in found])
+        return 0
+    con = console()
+    if not found:
+        which = " ".join(f"{k} {v!r}" for k, v in (("experiment", args.experiment), ("status", args.status)) if v)
+        con.print(text(f"No runs{' with ' + which if which else ''} in {uri}"))
+        if not which:
+            con.print(text("(choose the store with --uri or AUTOTRACK_URI)", "dim"))
+        return 0
+    finals = {r.id: r.final_metrics for r in found}
+    names = pick_metrics(finals.values())
+    cells: dict[str, Callable[[Any], Any]] = {
+        "id": lambda r: text(r.id[:8], "cyan"),
+        "name": lambda r: text(r.name),
+        "experiment": lambda r: text(r.experiment),
+        "status": lambda r: text(r.status, STATUS_STYLES.get(r.status, "")),
+        "framework": lambda r: text(r.framework or "manual", "" if r.framework else "dim"),
+        "start": lambda r: text(fmt_time(r.start_time)),
+        "duration": lambda r: text(fmt_duration(r.duration)),
+    }
+    said_once = []
+    for col in ("experiment", "framework"):  # the same in every row: say it once, keep room for metrics
+        values = {cells[col](r).plain for r in found}
+        if len(values) == 1:
+            said_once.append(f"{col}: {values.pop()}")
+            del cells[col]
+    keep = {"id": 8, "name": min(12, max(len(r.name) for r in found)), "status": 8}
+    for shown in range(len(names), -1, -1):  # drop metric columns rather than cut every column
+        tab = table(*cells, *names[:shown], keep=keep)
+        for run in found:
+            final = finals[run.id]
+            tab.add_row(*(cell(run) for cell in cells.values()),
+                        *(text(fmt_number(final[n]) if n in final else "—") for n in names[:shown]))
+        if not shown or con.measure(tab, options=con.options.update_width(10_000)).maximum <= con.width:
+            break
+    if said_once:
+        con.print(text("  ".join(said_once), "dim"))
+    con.print(tab)
+    if total > len(found):
+        con.print(text(f"{len(found)} of {total} runs shown; --limit N for more (0: all)", "dim"))
+    return 0
+
+
+def _show_header(con: Any, run: Any) -> None:
+    from rich.table import Table
+
+    from autotrack._cli_format import STATUS_STYLES, fmt_duration, fmt_metadata, fmt_time, text
+
+    con.print(text(f"run {run.id}  {run.name}", "bold"))
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="dim")
+    grid.add_column()
+    rows: list[tuple[str, Any]] = [
+        ("experiment", text(run.experiment)),
+        ("status", text(run.status, STATUS_STYLES.get(run.status, ""))),
+        ("framework", text(run.framework or "manual")),
+        ("start", text(fmt_time(run.start_time, seconds=True))),
+        ("end", text(fmt_time(run.end_time, seconds=True))),
+        ("duration", text(fmt_duration(run.duration))),
+    ]
+    if run.parent_id:
+        rows.append(("parent", text(run.parent_id)))
+    if run.tags:
+        rows.append(("tags", text(fmt_metadata(run.tags, 200))))
+    rows.append(("store", text(run.uri)))
+    for key, value in rows:
+        grid.add_row(key, value)
+    con.print(grid)
+    con.print()
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from autotrack._cli_format import console, run_sections, text
+
+    run = _find(args.run, _uri(args))
+    if args.json:
+        _print_json(run.to_dict())
+        return 0
+    con = console()
+    _show_header(con, run)
+    missing = []
+    for name, renderable in run_sections(run):
+        if renderable is None:
+            missing.append(name)
+        else:
+            con.print(renderable)
+    if missing:
+        con.print(text(f"not recorded: {', '.join(missing)}", "dim"))
+    if run.error:
+        con.print(text("error", "bold red"))
+        con.print(text(str(run.error).rstrip(), "red"))
+    return 0
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from autotrack._diff import diff_runs
+
+    uri = _uri(args)
+    a, b = _find(args.run_a, uri), _find(args.run_b, uri)
+    found = diff_runs(a, b)
+    if args.json:
+        _print_json(found)
+        return 0
+    from autotrack._cli_format import console, table, text
+
+    con = console()
+    con.print(text(f"A: {a.id[:8]} {a.name}    B: {b.id[:8]} {b.name}", "bold"))
+    if not found:
+        con.print(text("no differences"))
+        return 0
+    for section, entries in found.items():
+        tab = table("key", f"A {a.id[:8]}", f"B {b.id[:8]}", title=section, fold=(f"A {a.id[:8]}", f"B {b.id[:8]}"))
+        for key, (va, vb) in entries.items():
+            tab.add_row(text(key), text(_short_id(key, va)), text(_short_id(key, vb)))
+        con.print(tab)
+    return 0
+
+
+def _short_id(key: str, value: Any) -> Any:
+    """Hashes and commits are 40-64 characters: 12 tell two apart (``--json`` keeps them whole)."""
+    if isinstance(value, str) and (key == "commit" or key.endswith("sha256")) and len(value) > 12:
+        return value[:12] + "…"
+    return value
+
+
+def _cmd_get(args: argparse.Namespace) -> int:
+    run = _find(args.run, _uri(args))
+    try:
+        art = run.artifact(args.artifact)
+    except ArtifactNotFoundError as exc:
+        names = ", ".join(a.name for a in run.artifacts)
+        raise ArtifactNotFoundError(f"{exc}; it has {names}" if names else f"{exc}; it has no artifacts") from None
+    path = os.path.abspath(art.download(args.output))
+    size = os.path.getsize(path)
+    if args.json:
+        _print_json({"path": path, "sha256": art.sha256, "size": size})
+    else:
+        from autotrack._cli_format import fmt_size
+
+        print(f"{path}  sha256 {art.sha256}  ({fmt_size(size)})")
+    return 0
+
+
+# -- entry point -----------------------------------------------------------------------------
+def _one_line(exc: BaseException) -> str:
+    message = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+    return message or type(exc).__name__
+
+
+def _fail(message: str) -> None:
+    print(f"autotrack: error: {message}", file=sys.stderr)
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe (``autotrack runs | head``) the interpreter's final flush must not complain."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 failure, 2 usage error)."""
+    from autotrack._config import env_flag
+
+    debug = env_flag("AUTOTRACK_DEBUG")
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        _fail(str(exc))
+        return 2
+    except SystemExit as exc:  # --help and --version print, then exit 0
+        return exc.code if isinstance(exc.code, int) else 0
+    if args.command is None:
+        parser.print_help()
+        return 2
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 1
+    except (AutotrackError, OSError, ValueError, ImportError, LookupError) as exc:
+        if debug:
+            raise
+        _fail(_one_line(exc))
+        return 1
+    except Exception as exc:
+        if debug:
+            raise
+        _fail(f"unexpected {type(exc).__name__}: {_one_line(exc)} ({_DEBUG_HINT})")
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
