@@ -49,8 +49,19 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+_packages_cache: dict[tuple[str, ...], dict[str, str]] = {}
+
+
 def _packages() -> dict[str, str]:
-    """Read from metadata only, so that listing a package never imports it."""
+    """Read from metadata only, so that listing a package never imports it.
+
+    Cached per ``sys.path``: scanning every distribution is most of a capture's cost, and a
+    process that starts many runs (a grid search) should not pay it for each one.
+    """
+    key_path = tuple(sys.path)
+    cached = _packages_cache.get(key_path)
+    if cached is not None:
+        return dict(cached)
     found: dict[str, str] = {}
     for dist in importlib.metadata.distributions():
         name = _safe(lambda: dist.metadata["Name"])
@@ -59,7 +70,10 @@ def _packages() -> dict[str, str]:
         key = _normalise(str(name))
         # The first hit follows sys.path order, i.e. the copy an import would actually load.
         found.setdefault(key, str(_safe(lambda: dist.version) or "unknown"))
-    return dict(sorted(found.items()))
+    result = dict(sorted(found.items()))
+    _packages_cache.clear()
+    _packages_cache[key_path] = result
+    return dict(result)
 
 
 def _frameworks(packages: dict[str, str]) -> dict[str, str]:

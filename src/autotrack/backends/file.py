@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -29,6 +30,7 @@ from autotrack._errors import BackendUnavailableError, ConfigError
 __all__ = ["FileStore", "check_protocol", "dumps", "sha256_file"]
 
 _CHUNK = 4 * 1024 * 1024
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _TMP_PREFIX = ".tmp-"
 
 _INSTALL_HINTS = {
@@ -87,7 +89,7 @@ class FileStore:
         return "/".join((self.root, *parts))
 
     def _run_dir(self, run_id: str) -> str:
-        if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith("."):
+        if not _RUN_ID.fullmatch(run_id or ""):  # no traversal, no glob characters for fs.cat
             raise ValueError(f"invalid run id {run_id!r}")
         return self._p("runs", run_id)
 
@@ -205,6 +207,7 @@ class FileStore:
         path = self._artifact_path(sha256)
         if self.local:
             return open(path, "rb")
+        self.fs.invalidate_cache(path)  # a listing cached in this process may predate the artifact
         return self.fs.open(path, "rb")
 
 
