@@ -61,6 +61,24 @@ def test_sigterm_marks_killed_and_still_dies_by_sigterm(store):
     assert rec.metrics["loss"][0].value == 1.0
 
 
+def test_ctrl_c_in_a_script_marks_killed(store):
+    proc = python(f"""
+        import time, autotrack
+        run = autotrack.start_run(uri={store!r})
+        run.log_metrics({{"loss": 1.0}}, step=0)
+        print("ready", flush=True)
+        while True:
+            time.sleep(0.05)
+    """, wait=False)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert "KeyboardInterrupt" in err
+    rec = autotrack.last_run(store)
+    assert rec.status == "killed" and "KeyboardInterrupt" in rec.error
+    assert rec.metrics["loss"][0].value == 1.0
+
+
 def test_sigterm_chains_to_the_users_handler(store):
     proc = python(f"""
         import signal, sys, time, autotrack

@@ -30,11 +30,19 @@ class BrokenStore:
 class FullDiskStore(FileStore):
     """A local store whose disk is full: every write fails with ENOSPC."""
 
+    error = (errno.ENOSPC, "No space left on device")
+
     def _write(self, path, data):
-        raise OSError(errno.ENOSPC, "No space left on device", path)
+        raise OSError(*self.error, path)
 
     def put_artifact(self, path):
-        raise OSError(errno.ENOSPC, "No space left on device", path)
+        raise OSError(*self.error, path)
+
+
+class ReadOnlyStore(FullDiskStore):
+    """A store on a read-only mount (root ignores chmod, so the mount is simulated)."""
+
+    error = (errno.EROFS, "Read-only file system")
 
 
 def _train(run, steps=200):
@@ -77,10 +85,11 @@ def test_users_exception_still_wins_over_a_broken_store(monkeypatch):
             1 / 0
 
 
-def test_full_disk_warns_training_continues_and_nothing_is_lost(monkeypatch, tmp_path):
+@pytest.mark.parametrize("store_cls", [FullDiskStore, ReadOnlyStore])
+def test_full_disk_warns_training_continues_and_nothing_is_lost(monkeypatch, tmp_path, store_cls):
     monkeypatch.setenv("AUTOTRACK_STRICT", "0")
-    register_backend("fulldisk", lambda uri: FullDiskStore(str(tmp_path / "store")), clobber=True)
-    with pytest.warns(AutotrackWarning, match="No space left"):
+    register_backend("fulldisk", lambda uri: store_cls(str(tmp_path / "store")), clobber=True)
+    with pytest.warns(AutotrackWarning, match=store_cls.error[1]):
         with autotrack.start_run(uri="fulldisk://") as run:
             assert _train(run, 300) == sum(range(300))
     spooled = tmp_path / "spool" / run.id
