@@ -55,29 +55,27 @@ def file_config(cwd: str | None = None) -> tuple[dict[str, Any], Path | None]:
     return {}, None
 
 
-def resolve_uri(uri: str | os.PathLike[str] | None = None) -> str:
-    if uri is not None and str(uri) != "":
-        return str(uri)
-    env = os.environ.get("AUTOTRACK_URI")
+def _setting(explicit: object, env_var: str, key: str) -> tuple[str | None, Path | None]:
+    """The first of: explicit value, environment variable, config file entry (with its folder)."""
+    if explicit is not None and str(explicit) != "":
+        return str(explicit), None
+    env = os.environ.get(env_var)
     if env:
-        return env
+        return env, None
     config, base = file_config()
-    value = config.get("uri")
-    if isinstance(value, str) and value:
-        if base is not None and not _has_scheme(value) and not os.path.isabs(value):
-            return str(base / value)
-        return value
-    return DEFAULT_URI
+    value = config.get(key)
+    return (value, base) if isinstance(value, str) and value else (None, None)
+
+
+def resolve_uri(uri: str | os.PathLike[str] | None = None) -> str:
+    value, base = _setting(uri, "AUTOTRACK_URI", "uri")
+    if value is None:
+        return DEFAULT_URI
+    if base is not None and not _has_scheme(value) and not os.path.isabs(value):
+        return str(base / value)  # relative to the config file that said it
+    return value
 
 
 def resolve_experiment(experiment: str | None = None) -> str:
-    if experiment:
-        return str(experiment)
-    env = os.environ.get("AUTOTRACK_EXPERIMENT")
-    if env:
-        return env
-    config, _ = file_config()
-    value = config.get("experiment")
-    if isinstance(value, str) and value:
-        return value
-    return DEFAULT_EXPERIMENT
+    value, _ = _setting(experiment, "AUTOTRACK_EXPERIMENT", "experiment")
+    return value or DEFAULT_EXPERIMENT

@@ -183,9 +183,11 @@ class RunRecord:
         by_name: dict[str, dict[str, Any]] = {}
         for doc in artifacts:
             by_name[doc["name"]] = dict(doc, metadata=dict(doc.get("metadata") or {}))
-        for upd in updates:
-            if upd.get("name") in by_name:
-                by_name[upd["name"]]["metadata"].update(_decode(upd.get("metadata") or {}))
+        for upd in updates:  # by artifact name, or by the directory (group) it was logged as
+            target = upd.get("name")
+            for doc in by_name.values():
+                if doc["name"] == target or doc["metadata"].get("group") == target:
+                    doc["metadata"].update(_decode(upd.get("metadata") or {}))
         self._artifacts = [ArtifactRecord(_decode(d), self._backend) for d in by_name.values()]
         self._error = final.get("error") if final else None
         if final and self.status == "running":

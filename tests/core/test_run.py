@@ -135,9 +135,11 @@ def test_directory_artifact(store, tmp_path):
     (folder / "sub" / "w.bin").write_bytes(b"w")
     with autotrack.start_run(uri=store) as run:
         run.log_artifact(folder, kind="checkpoint", metadata={"step": 10})
+        run.update_artifact("checkpoint-10", {"superseded": True})  # the whole directory
     arts = {a.name: a for a in autotrack.last_run(store).artifacts}
     assert set(arts) == {"checkpoint-10/config.json", "checkpoint-10/sub/w.bin"}
-    assert arts["checkpoint-10/sub/w.bin"].metadata == {"step": 10, "group": "checkpoint-10"}
+    assert arts["checkpoint-10/sub/w.bin"].metadata == {"step": 10, "group": "checkpoint-10", "superseded": True}
+    assert arts["checkpoint-10/config.json"].metadata["superseded"] is True
 
 
 def test_update_artifact_metadata(store, tmp_path):

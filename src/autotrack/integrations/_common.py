@@ -1,0 +1,181 @@
+"""What every framework adapter shares: settings, one run per fit, safe patching, checkpoints.
+
+Adapters own their framework's names and quirks; this module owns the policy that must be the
+same everywhere: explicit callback arguments beat ``autolog()`` settings, which beat defaults;
+a run the user started is joined, never ended, by an adapter; only the outermost fit of nested
+fits records; patches are undone exactly by ``autolog(disable=True)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import threading
+from typing import Any, Callable, Iterator
+
+import wrapt
+
+from autotrack._autolog import current_config
+from autotrack._noop import NoopRun
+from autotrack._run import Run, active_run, start_run, status_for
+from autotrack._safety import guard
+
+__all__ = ["Options", "resolve_options", "FitSession", "Patcher", "outermost", "env_rank_zero", "CheckpointTracker"]
+
+_UNSET: Any = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    uri: str | None = None
+    experiment: str | None = None
+    log_checkpoints: bool | str = True
+    log_models: bool = True
+    log_every_n_steps: int | None = None
+
+
+def resolve_options(**explicit: Any) -> Options:
+    """Callback arguments given explicitly > ``autolog()`` settings > defaults."""
+    config = current_config()
+    values = {}
+    for field in dataclasses.fields(Options):
+        value = explicit.get(field.name, _UNSET)
+        if value is _UNSET or value is None and field.name in ("uri", "experiment"):
+            value = getattr(config, field.name) if config is not None else field.default
+        values[field.name] = value
+    if values["log_checkpoints"] not in (True, False, "all"):
+        raise ValueError(f"log_checkpoints must be True, False or 'all', not {values['log_checkpoints']!r}")
+    n = values["log_every_n_steps"]
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"log_every_n_steps must be a positive int or None, not {n!r}")
+    return Options(**values)
+
+
+def env_rank_zero() -> bool:
+    """Rank from the launcher's environment, for frameworks that do not say it themselves."""
+    for var in ("RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK"):
+        value = os.environ.get(var)
+        if value not in (None, ""):
+            try:
+                return int(value) == 0  # type: ignore[arg-type]
+            except ValueError:
+                return True
+    return True
+
+
+class FitSession:
+    """One ``fit``/``train`` call: joins the active run, or starts one and ends it afterwards."""
+
+    def __init__(self, framework: str, options: Options, *, record: bool = True) -> None:
+        self.framework = framework
+        self.options = options
+        self.record = record
+        self.run: Run | NoopRun = NoopRun()
+        self.owned = False
+
+    def begin(self, name: str | None = None) -> Run | NoopRun:
+        if not self.record:
+            return self.run
+        current = active_run()
+        if current is not None:
+            self.run, self.owned = current, False
+            if current.framework is None:
+                current.set_framework(self.framework)
+        else:
+            self.run = start_run(name=name, uri=self.options.uri, experiment=self.options.experiment,
+                                 framework=self.framework)
+            self.owned = True
+        return self.run
+
+    def end(self, exc: BaseException | None = None, status: str | None = None) -> None:
+        """Finish the run if this session started it; a joined run is left to its owner."""
+        if self.owned:
+            self.owned = False
+            computed, error = status_for(exc)
+            self.run.finish(status or computed, error)
+
+    @property
+    def active(self) -> bool:
+        return self.record and not isinstance(self.run, NoopRun)
+
+
+_depth = threading.local()
+
+
+@contextlib.contextmanager
+def outermost(key: str) -> Iterator[bool]:
+    """True only for the outermost of nested calls with this key (a Pipeline's inner fits)."""
+    level = getattr(_depth, key, 0)
+    setattr(_depth, key, level + 1)
+    try:
+        yield level == 0
+    finally:
+        setattr(_depth, key, level)
+
+
+class Patcher:
+    """Wraps framework functions with wrapt and can put every original back."""
+
+    def __init__(self) -> None:
+        self._applied: list[tuple[Any, str, Any]] = []
+
+    def wrap(self, owner: Any, attr: str, wrapper: Callable[..., Any]) -> None:
+        original = owner.__dict__.get(attr, getattr(owner, attr)) if isinstance(owner, type) else getattr(owner, attr)
+        if isinstance(original, wrapt.ObjectProxy):
+            return  # already ours
+        wrapt.wrap_function_wrapper(owner, attr, wrapper)
+        self._applied.append((owner, attr, original))
+
+    def undo(self) -> None:
+        while self._applied:
+            owner, attr, original = self._applied.pop()
+            with guard("removing a patch"):
+                setattr(owner, attr, original)
+
+    def __bool__(self) -> bool:
+        return bool(self._applied)
+
+
+class CheckpointTracker:
+    """Checkpoint files recorded as they are written, with which is best and which superseded.
+
+    A checkpoint is logged at once (a crash later loses nothing). When the framework deletes
+    one (top-k rotation) it is marked ``superseded``; with ``keep_all=False`` that mark also
+    says it need not be kept. The ``best`` mark moves to whichever checkpoint the framework
+    calls best.
+    """
+
+    def __init__(self, run: Run | NoopRun, keep_all: bool = False, prefix: str = "checkpoints/") -> None:
+        self.run = run
+        self.keep_all = keep_all
+        self.prefix = prefix
+        self.names: dict[str, str] = {}  # absolute path -> artifact name
+        self.best: str | None = None
+
+    def name_for(self, path: str) -> str:
+        return self.names.get(os.path.abspath(path)) or self.prefix + os.path.basename(os.path.normpath(path))
+
+    def saved(self, path: str, metadata: dict[str, Any]) -> str | None:
+        if not os.path.exists(path):
+            return None
+        name = self.prefix + os.path.basename(os.path.normpath(path))
+        self.names[os.path.abspath(path)] = name
+        self.run.log_artifact(path, name=name, kind="checkpoint", metadata=metadata)
+        return name
+
+    def removed(self, path: str) -> None:
+        name = self.names.pop(os.path.abspath(path), None)
+        if name is not None:
+            self.run.update_artifact(name, {"superseded": True, "keep": self.keep_all})
+
+    def mark_best(self, path: str | None, extra: dict[str, Any] | None = None) -> None:
+        if not path:
+            return
+        name = self.name_for(path)
+        if name == self.best:
+            return
+        if self.best is not None:
+            self.run.update_artifact(self.best, {"best": False})
+        self.best = name
+        self.run.update_artifact(name, {"best": True, **(extra or {})})
