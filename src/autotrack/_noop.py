@@ -19,7 +19,7 @@ class NoopRun:
     def _nothing(self, *args: Any, **kwargs: Any) -> None:
         return None
 
-    log_params = log_metrics = log_metric = log_artifact = update_artifact = _nothing
+    log_params = log_metrics = log_metric = log_artifact = update_artifact = release_artifact = _nothing
     set_tags = log_seeds = log_data = set_framework = _nothing
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -27,6 +27,9 @@ class NoopRun:
 
     def finish(self, status: str = "finished", error: str | None = None) -> None:
         self.status = status
+
+    def reopen(self) -> "NoopRun":
+        return self
 
     def __enter__(self) -> "NoopRun":
         return self

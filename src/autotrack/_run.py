@@ -83,17 +83,33 @@ class Run:
             "heartbeat_interval": heartbeat,
             "pid": os.getpid(),
         }
-        self._writer = Writer(
-            self.backend,
-            doc,
-            flush_interval=_float_env("AUTOTRACK_FLUSH_SECONDS", 2.0),
-            heartbeat_interval=heartbeat,
-            on_start=lambda: _capture_environment(self.backend),
-        )
-        self._put = self._writer.put
+        self._writer = self._new_writer(doc, on_start=lambda: _capture_environment(self.backend))
         seeds = _seeds.seeds_snapshot()
         if seeds:
             self._put(("seeds", time.time(), seeds))
+
+    def _new_writer(self, doc: dict[str, Any], **kwargs: Any) -> Writer:
+        writer = Writer(self.backend, doc, flush_interval=_float_env("AUTOTRACK_FLUSH_SECONDS", 2.0),
+                        heartbeat_interval=doc["heartbeat_interval"], **kwargs)
+        self._put = writer.put
+        return writer
+
+    def reopen(self) -> "Run":
+        """Continue a finished run of this process (e.g. ``trainer.test()`` right after ``fit``).
+
+        New events go to new segments after the old ones; the run is ``running`` again until
+        the next ``finish``, which sets its status anew.
+        """
+        with self._lock:
+            if self.status == "running":
+                return self
+            self.status = "running"
+        doc = dict(self._writer.doc, status="running", end_time=None)
+        self._writer = self._new_writer(doc, first_seq=self._writer.next_seq)
+        self._put(("status", {"status": "running", "end_time": None, "error": None}))
+        with _stack_lock:
+            _stack.append(self)
+        return self
 
     # -- recording -----------------------------------------------------------------------
     def log_params(self, params: Mapping[str, Any]) -> None:
@@ -155,6 +171,11 @@ class Run:
         """Add or change metadata of an artifact already logged (e.g. a checkpoint superseded)."""
         with guard("updating an artifact"):
             self._put(("artifact_update", {"name": name, "metadata": to_json(dict(metadata)), "time": time.time()}))
+
+    def release_artifact(self, name: str) -> None:
+        """Mark an artifact superseded and free its stored bytes (e.g. a checkpoint rotated out)."""
+        with guard("releasing an artifact"):
+            self._put(("release", name, time.time()))
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         with guard("setting tags"):

@@ -96,6 +96,7 @@ class Writer:
         flush_interval: float,
         heartbeat_interval: float,
         on_start: Callable[[], dict[str, Any]] | None = None,
+        first_seq: int = 0,
     ) -> None:
         self.backend = backend
         self.doc = run_doc
@@ -107,9 +108,10 @@ class Writer:
         self.put = self.queue.append
         self._wake = threading.Event()
         self._closing = False
-        self._seq = 0
+        self._seq = first_seq  # > 0 when a finished run is reopened: continue its numbering
         self._segment = _Segment()
         self._pending: list[tuple[int, dict[str, Any]]] = []
+        self._stored: dict[str, str] = {}  # artifact name -> sha256, as stored by this run
         self._doc_dirty = False
         self._last_write = time.monotonic()
         self._last_beat = 0.0
@@ -127,6 +129,10 @@ class Writer:
     def update_doc(self, **fields: Any) -> None:
         self.queue.append(("doc", fields))
 
+    @property
+    def next_seq(self) -> int:
+        return self._seq
+
     def close(self, timeout: float | None = 60.0) -> bool:
         done = self.flush(timeout)
         self._closing = True
@@ -137,7 +143,10 @@ class Writer:
     # -- the writer thread ----------------------------------------------------------------
     def _main(self) -> None:
         try:
-            self.backend.create_run(self.doc)
+            if self._seq == 0:
+                self.backend.create_run(self.doc)
+            else:
+                self.backend.update_run(self.run_id, self.doc)
         except Exception as exc:  # noqa: BLE001
             self._failed("creating the run in the store", exc)
             self._doc_dirty = True
@@ -192,6 +201,8 @@ class Writer:
                 self._doc_dirty = True
             elif kind == "artifact":
                 self._store_artifact(segment, item[1])
+            elif kind == "release":
+                self._release(segment, item[1], item[2])
             else:
                 self._add_other(segment, kind, item)
 
@@ -216,6 +227,7 @@ class Writer:
         try:
             sha, size = self.backend.put_artifact(source)
             request["sha256"], request["size"] = sha, size
+            self._stored[request["name"]] = sha
             segment.artifacts.append(request)
             segment.events += 1
         except Exception as exc:  # noqa: BLE001
@@ -226,6 +238,24 @@ class Writer:
                     os.unlink(source)
                 except OSError:
                     pass
+
+    def _release(self, segment: _Segment, name: str, ts: float) -> None:
+        """Drop the stored bytes of an artifact this run no longer needs (a rotated checkpoint).
+
+        Only bytes this run stored, and only when no other artifact of the run has the same
+        content; the record stays, marked ``kept: false``.
+        """
+        sha = self._stored.pop(name, None)
+        kept = True
+        delete = getattr(self.backend, "delete_artifact", None)
+        if sha is not None and delete is not None and sha not in self._stored.values():
+            try:
+                delete(sha)
+                kept = False
+            except Exception as exc:  # noqa: BLE001
+                self._failed("releasing a superseded artifact", exc)
+        segment.artifact_updates.append({"name": name, "metadata": {"superseded": True, "kept": kept}, "time": ts})
+        segment.events += 1
 
     def _write_segment(self) -> None:
         segment = self._segment

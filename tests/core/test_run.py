@@ -263,3 +263,34 @@ def test_disabled_records_nothing(store, monkeypatch):
         run.log_params({"a": 1})
     assert autotrack.active_run() is None
     assert autotrack.runs(uri=store) == []
+
+
+def test_release_artifact_frees_bytes_but_keeps_the_record(store, tmp_path):
+    a, b = tmp_path / "epoch=0.ckpt", tmp_path / "epoch=1.ckpt"
+    a.write_bytes(b"first")
+    b.write_bytes(b"second")
+    with autotrack.start_run(uri=store) as run:
+        run.log_artifact(a, kind="checkpoint")
+        run.log_artifact(b, kind="checkpoint")
+        run.release_artifact("epoch=0.ckpt")
+    arts = {x.name: x for x in autotrack.last_run(store).artifacts}
+    assert arts["epoch=0.ckpt"].metadata == {"superseded": True, "kept": False}
+    with pytest.raises(FileNotFoundError):
+        arts["epoch=0.ckpt"].read_bytes()
+    assert arts["epoch=1.ckpt"].read_bytes() == b"second"
+
+
+def test_reopen_a_finished_run(store):
+    with autotrack.start_run(uri=store) as run:
+        run.log_metrics({"loss": 1.0}, step=0)
+    assert autotrack.get_run(run.id, uri=store).status == "finished"
+    with run.reopen():
+        assert autotrack.active_run() is run
+        run.log_metrics({"test_loss": 0.5}, step=1)
+    rec = autotrack.get_run(run.id, uri=store)
+    assert rec.status == "finished" and rec.final_metrics == {"loss": 1.0, "test_loss": 0.5}
+    assert len(rec.environment) > 0
+    with pytest.raises(RuntimeError):
+        with run.reopen():
+            raise RuntimeError("test crashed")
+    assert autotrack.get_run(run.id, uri=store).status == "failed"

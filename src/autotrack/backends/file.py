@@ -143,6 +143,17 @@ class FileStore:
             self.fs.put_file(path, dest)
         return sha, size
 
+    def delete_artifact(self, sha256: str) -> None:
+        """Optional part of the protocol: remove stored bytes (missing content is not an error)."""
+        path = self._artifact_path(sha256)
+        if self.local:
+            _unlink(path)
+        else:
+            try:
+                self.fs.rm_file(path)
+            except FileNotFoundError:
+                pass
+
     def _exists(self, path: str) -> bool:
         if self.local:
             return os.path.exists(path)

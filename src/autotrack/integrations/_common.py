@@ -141,9 +141,9 @@ class CheckpointTracker:
     """Checkpoint files recorded as they are written, with which is best and which superseded.
 
     A checkpoint is logged at once (a crash later loses nothing). When the framework deletes
-    one (top-k rotation) it is marked ``superseded``; with ``keep_all=False`` that mark also
-    says it need not be kept. The ``best`` mark moves to whichever checkpoint the framework
-    calls best.
+    one (top-k rotation) it is marked ``superseded``, and unless ``keep_all`` (the user's
+    ``log_checkpoints="all"``) its stored bytes are freed. The ``best`` mark moves to whichever
+    checkpoint the framework calls best.
     """
 
     def __init__(self, run: Run | NoopRun, keep_all: bool = False, prefix: str = "checkpoints/") -> None:
@@ -165,9 +165,14 @@ class CheckpointTracker:
         return name
 
     def removed(self, path: str) -> None:
+        """The framework deleted a checkpoint: superseded; its bytes go unless keep_all."""
         name = self.names.pop(os.path.abspath(path), None)
-        if name is not None:
-            self.run.update_artifact(name, {"superseded": True, "keep": self.keep_all})
+        if name is None:
+            return
+        if self.keep_all:
+            self.run.update_artifact(name, {"superseded": True, "kept": True})
+        else:
+            self.run.release_artifact(name)
 
     def mark_best(self, path: str | None, extra: dict[str, Any] | None = None) -> None:
         if not path:
