@@ -32,7 +32,9 @@ class AutologConfig:
 
 
 # framework name -> (trigger modules, integration module path)
-_INTEGRATIONS: dict[str, tuple[tuple[str, ...], str]] = {}
+_INTEGRATIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "lightning": (("lightning.pytorch", "pytorch_lightning"), "autotrack.integrations.lightning"),
+}
 _hooked: set[str] = set()
 _enabled: set[str] = set()
 _wanted: set[str] = set()

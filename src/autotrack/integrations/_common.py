@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator
 import wrapt
 
 from autotrack._autolog import current_config
+from autotrack._capture.seeds import install_seed_hooks
 from autotrack._noop import NoopRun
 from autotrack._run import Run, active_run, start_run, status_for
 from autotrack._safety import guard
@@ -24,6 +25,9 @@ from autotrack._safety import guard
 __all__ = ["Options", "resolve_options", "FitSession", "Patcher", "outermost", "env_rank_zero", "CheckpointTracker"]
 
 _UNSET: Any = object()
+
+# A user who adds a callback (without autolog) imports it before seeding: catch those calls too.
+install_seed_hooks()
 
 
 @dataclasses.dataclass(frozen=True)
