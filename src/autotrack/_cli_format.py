@@ -55,7 +55,7 @@ def table(*columns: str, title: str | None = None, fold: Iterable[str] = (),
     for col in columns:
         header = text(col)  # a metric name is user text too: never markup
         if col in fold:
-            tab.add_column(header, overflow="fold")
+            tab.add_column(header, overflow="fold", min_width=keep.get(col))
         else:
             tab.add_column(header, overflow="ellipsis", no_wrap=True, min_width=keep.get(col))
     return tab
@@ -266,7 +266,9 @@ def run_sections(run: Any) -> list[tuple[str, Any]]:
     out.append(("data", tab))
     tab = None
     if run.artifacts:
-        tab = table("name", "kind", "size", "sha256", "metadata", title="artifacts", fold=("name",))
+        widest = max(len(a.name) for a in run.artifacts)
+        tab = table("name", "kind", "size", "sha256", "metadata", title="artifacts", fold=("name",),
+                    keep={"name": min(widest, 48)})  # names are read whole; metadata may be cut
         for art in run.artifacts:
             tab.add_row(text(art.name), text(art.kind), text(fmt_size(art.size)), text(art.sha256[:12]),
                         text(fmt_metadata(art.metadata)))

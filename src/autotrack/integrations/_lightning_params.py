@@ -74,7 +74,7 @@ def fit_params(trainer: Any, module: Any) -> dict[str, Any]:
 
 def dataloader_info(loader: Any) -> dict[str, Any]:
     """Sample count, batch size and number of batches: read from the loader, never iterated."""
-    info: dict[str, Any] = {"type": f"{type(loader).__module__}.{type(loader).__qualname__}"}
+    info: dict[str, Any] = {"loader": f"{type(loader).__module__}.{type(loader).__qualname__}"}
     dataset = getattr(loader, "dataset", None)
     for key, get in (("samples", lambda: len(dataset)), ("batches", lambda: len(loader)),
                      ("batch_size", lambda: loader.batch_size)):

@@ -1,0 +1,153 @@
+"""What a Keras fit is made of, as flat params and data facts; kept apart from the callback.
+
+Everything here runs a few times per fit (fit start, first epoch end, fit end), never per batch,
+and reads only what is in memory: no file, no network. Names are Keras's own where it has them
+(``learning_rate``, ``epochs``, ``batch_size``, ``val_loss``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+
+__all__ = ["fit_params", "compile_params", "size_params", "callback_params", "end_params", "data_extra",
+           "flat_callbacks", "global_step", "learning_rate", "scalars"]
+
+_FIT_ARGS = ("epochs", "batch_size", "validation_split", "steps_per_epoch", "initial_epoch", "shuffle",
+             "validation_steps", "validation_batch_size", "validation_freq")
+
+
+def flat_callbacks(callbacks: Any) -> list[Any]:
+    """The callbacks of a fit as one list (Keras accepts nested lists and a ``CallbackList``)."""
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, keras.callbacks.CallbackList):
+        callbacks = callbacks.callbacks
+    if isinstance(callbacks, (list, tuple)):
+        return [c for item in callbacks for c in flat_callbacks(item)]
+    return [callbacks]
+
+
+def fit_params(arguments: dict[str, Any]) -> dict[str, Any]:
+    """``fit``'s own arguments; weights and validation data say only whether they were given."""
+    params = {name: arguments.get(name) for name in _FIT_ARGS if name in arguments}
+    for name in ("class_weight", "sample_weight", "validation_data"):
+        if name in arguments:
+            params[name] = arguments[name] is not None
+    return params
+
+
+def _name(obj: Any) -> Any:
+    """A loss or metric as written in ``compile`` (serialized by Keras): its name."""
+    if isinstance(obj, dict) and "class_name" in obj:
+        config = obj.get("config")
+        return config.get("name", obj["class_name"]) if isinstance(config, dict) else obj["class_name"]
+    if isinstance(obj, dict):
+        return {str(k): _name(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_name(v) for v in obj]
+    return obj if obj is None or isinstance(obj, (str, int, float, bool)) else repr(obj)
+
+
+def compile_params(model: Any) -> dict[str, Any]:
+    """Optimizer (class and full config, a schedule's included), loss, metrics, backend."""
+    params: dict[str, Any] = {"backend": keras.backend.backend(),
+                              "model": {"class": type(model).__name__, "name": model.name}}
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None:
+        inner = getattr(optimizer, "inner_optimizer", None)  # LossScaleOptimizer wraps the real one
+        config = dict((inner or optimizer).get_config())
+        config.pop("name", None)
+        params["optimizer"] = {"name": type(inner or optimizer).__name__, **config}
+        if inner is not None:
+            params["optimizer"]["loss_scale"] = type(optimizer).__name__
+    compiled = model.get_compile_config() if getattr(model, "compiled", False) else None
+    if compiled:
+        loss = compiled.get("loss")
+        params["loss"] = _name(loss)
+        if isinstance(loss, dict) and isinstance(loss.get("config"), dict):
+            params["loss_config"] = {k: v for k, v in loss["config"].items() if k != "name"}
+        for key in ("metrics", "weighted_metrics", "loss_weights"):
+            if compiled.get(key) is not None:
+                params[key] = _name(compiled[key])
+        for key in ("steps_per_execution", "jit_compile", "run_eagerly"):
+            if key in compiled:
+                params[key] = compiled[key]
+    return params
+
+
+def size_params(model: Any) -> dict[str, Any] | None:
+    """Parameter counts from weight shapes (no values read); None until the model is built."""
+    if not model.built:
+        return None
+
+    def count(weights: Any) -> int:
+        return sum(math.prod(int(d) for d in w.shape) for w in weights)
+
+    return {"model": {"params_total": count(model.weights), "params_trainable": count(model.trainable_weights),
+                      "layers": len(model.layers)}}
+
+
+def callback_params(callbacks: list[Any]) -> dict[str, Any]:
+    params: dict[str, Any] = {"callbacks": [type(c).__name__ for c in callbacks]}
+    for cb in callbacks:
+        if isinstance(cb, keras.callbacks.EarlyStopping):
+            params["early_stopping"] = {"monitor": cb.monitor, "patience": cb.patience, "min_delta": abs(cb.min_delta),
+                                        "mode": cb.mode, "restore_best_weights": cb.restore_best_weights}
+            break
+    return params
+
+
+def end_params(model: Any, callbacks: list[Any]) -> dict[str, Any]:
+    """How the fit ended: stopped early or not, and EarlyStopping's stopped epoch and best value."""
+    params: dict[str, Any] = {"stop_training": bool(getattr(model, "stop_training", False))}
+    for cb in callbacks:
+        if isinstance(cb, keras.callbacks.EarlyStopping):
+            best = cb.best
+            params["early_stopping"] = {
+                "stopped_epoch": int(cb.stopped_epoch), "best_epoch": int(getattr(cb, "best_epoch", 0) or 0),
+                "best_value": float(best) if best is not None else None}
+            break
+    return params
+
+
+def data_extra(data: Any) -> dict[str, Any]:
+    """What a ``tf.data.Dataset`` says of itself without being iterated: cardinality, element spec."""
+    extra: dict[str, Any] = {}
+    cardinality = getattr(data, "cardinality", None)
+    if callable(cardinality) and hasattr(data, "element_spec"):
+        n = int(cardinality())
+        extra["cardinality"] = {-1: "infinite", -2: "unknown"}.get(n, n)
+        extra["element_spec"] = repr(data.element_spec)
+    return extra
+
+
+def _number(value: Any) -> int | float:
+    return keras.ops.convert_to_numpy(value).item()
+
+
+def global_step(model: Any) -> int | None:
+    """Optimizer steps taken so far (one device read)."""
+    optimizer = getattr(model, "optimizer", None)
+    return int(_number(optimizer.iterations)) if optimizer is not None and hasattr(optimizer, "iterations") else None
+
+
+def learning_rate(model: Any) -> float | None:
+    """The optimizer's current learning rate; a schedule is evaluated at the current step."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or hasattr(optimizer, "optimizers") or not hasattr(optimizer, "learning_rate"):
+        return None
+    return float(_number(optimizer.learning_rate))
+
+
+def scalars(logs: Any, prefix: str = "") -> dict[str, Any]:
+    """The numbers of a ``logs`` dict (Keras has already made them Python floats)."""
+    out = {}
+    for key, value in (logs or {}).items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[prefix + str(key)] = value
+        elif getattr(value, "shape", None) in ((), (1,)):  # a tensor evaluate() handed back
+            out[prefix + str(key)] = value
+    return out
