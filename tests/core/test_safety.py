@@ -15,16 +15,7 @@ from autotrack.backends import register_backend
 from autotrack.backends.file import FileStore
 
 
-class BrokenStore:
-    """Fails on every call, like a dead server or a revoked credential."""
-
-    def __init__(self, uri):
-        self.uri = uri
-
-    def _fail(self, *args, **kwargs):
-        raise OSError(errno.EIO, "store unreachable")
-
-    create_run = update_run = append = put_artifact = list_runs = read_segments = open_artifact = _fail
+from tests.dead_store import DeadStore as BrokenStore
 
 
 class FullDiskStore(FileStore):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import math
 import os
 import signal
@@ -16,6 +15,8 @@ L = pytest.importorskip("lightning")
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint  # noqa: E402
 
 from autotrack.integrations.lightning import AutotrackCallback  # noqa: E402
+
+from tests.dead_store import DeadStore  # noqa: E402
 
 from .lightning_models import loaders, module_class  # noqa: E402
 
@@ -209,19 +210,9 @@ def test_early_stopping_recorded(store):
     assert autotrack.last_run(store).status == "finished"
 
 
-class _DeadStore:
-    def __init__(self, uri):
-        self.uri = uri
-
-    def _fail(self, *args, **kwargs):
-        raise OSError(errno.EIO, "store unreachable")
-
-    create_run = update_run = append = put_artifact = list_runs = read_segments = open_artifact = _fail
-
-
 def test_failing_backend_cannot_stop_fit(monkeypatch, tmp_path):
     monkeypatch.setenv("AUTOTRACK_STRICT", "0")
-    autotrack.register_backend("deadlightning", _DeadStore, clobber=True)
+    autotrack.register_backend("deadlightning", DeadStore, clobber=True)
     train, val = loaders()
     model = Regressor()
     ckpt = ModelCheckpoint(dirpath=tmp_path / "c")

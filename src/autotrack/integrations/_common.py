@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator
 
 import wrapt
 
+from autotrack._autolog import AutologConfig as Options
 from autotrack._autolog import current_config
 from autotrack._capture.seeds import install_seed_hooks
 from autotrack._noop import NoopRun
@@ -28,15 +29,6 @@ _UNSET: Any = object()
 
 # A user who adds a callback (without autolog) imports it before seeding: catch those calls too.
 install_seed_hooks()
-
-
-@dataclasses.dataclass(frozen=True)
-class Options:
-    uri: str | None = None
-    experiment: str | None = None
-    log_checkpoints: bool | str = True
-    log_models: bool = True
-    log_every_n_steps: int | None = None
 
 
 def resolve_options(**explicit: Any) -> Options:

@@ -51,6 +51,14 @@ def _name(obj: Any) -> Any:
     return obj if obj is None or isinstance(obj, (str, int, float, bool)) else repr(obj)
 
 
+def _plain(obj: Any) -> Any:
+    """A serialized Keras object (module, class_name, config) as its class name and config."""
+    if isinstance(obj, dict) and "class_name" in obj and isinstance(obj.get("config"), dict):
+        config = {k: _plain(v) for k, v in obj["config"].items() if k != "name"}
+        return {"name": obj["class_name"], **config}
+    return obj
+
+
 def compile_params(model: Any) -> dict[str, Any]:
     """Optimizer (class and full config, a schedule's included), loss, metrics, backend."""
     params: dict[str, Any] = {"backend": keras.backend.backend(),
@@ -60,7 +68,7 @@ def compile_params(model: Any) -> dict[str, Any]:
         inner = getattr(optimizer, "inner_optimizer", None)  # LossScaleOptimizer wraps the real one
         config = dict((inner or optimizer).get_config())
         config.pop("name", None)
-        params["optimizer"] = {"name": type(inner or optimizer).__name__, **config}
+        params["optimizer"] = {"name": type(inner or optimizer).__name__, **{k: _plain(v) for k, v in config.items()}}
         if inner is not None:
             params["optimizer"]["loss_scale"] = type(optimizer).__name__
     compiled = model.get_compile_config() if getattr(model, "compiled", False) else None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import sys
 import tempfile
 from typing import Any
 
@@ -34,7 +35,7 @@ def public_path(cls: type) -> str:
         if parts[end - 1].startswith("_"):
             break
         module = ".".join(parts[:end])
-        if getattr(__import__("sys").modules.get(module), cls.__name__, None) is cls:
+        if getattr(sys.modules.get(module), cls.__name__, None) is cls:
             return f"{module}.{cls.__name__}"
     return f"{cls.__module__}.{cls.__qualname__}"
 
@@ -120,14 +121,6 @@ def sample(X: Any, y: Any) -> tuple[Any, Any]:
         return X, y
     index = np.unique(np.linspace(0, n - 1, METRIC_ROWS).round().astype(np.int64))
     return _take(X, index), (None if y is None else _take(y, index))
-
-
-def _number(value: Any) -> float | None:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) or math.isnan(value) else value
 
 
 def _classifier_metrics(est: Any, X: Any, y: Any) -> dict[str, float]:
