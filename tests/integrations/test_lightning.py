@@ -235,3 +235,22 @@ def test_nan_loss_recorded_faithfully(store):
     train, val = loaders()
     trainer([AutotrackCallback(uri=store)], max_epochs=1).fit(NanModel(), train, val)
     assert math.isnan(autotrack.last_run(store).final_metrics["val_loss"])
+
+
+def test_datamodule_hparams_and_loaders(store):
+    class DataModule(L.LightningDataModule):
+        def __init__(self, batch_size: int = 16, lr: float = 9.0):
+            super().__init__()
+            self.save_hyperparameters()
+
+        def train_dataloader(self):
+            return loaders(self.hparams.batch_size)[0]
+
+        def val_dataloader(self):
+            return loaders()[1]
+
+    trainer([AutotrackCallback(uri=store)], max_epochs=1).fit(Regressor(), datamodule=DataModule(batch_size=8))
+    run = autotrack.last_run(store)
+    assert run.params["batch_size"] == 8
+    assert run.params["lr"] == 0.05 and run.params["datamodule/lr"] == 9.0, "a clashing key keeps both"
+    assert run.data["train"]["batch_size"] == 8 and run.data["train"]["batches"] == 8
