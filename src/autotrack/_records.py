@@ -239,7 +239,8 @@ class RunRecord:
                 points: list[MetricPoint] = []
                 for col in cols:
                     values = [v if not isinstance(v, str) else decode_float(v) for v in col["value"]]
-                    points.extend(map(MetricPoint, col["step"], col["epoch"], values, col["time"]))
+                    times = [t / 1000 for t in col["time_ms"]] if "time_ms" in col else col["time"]
+                    points.extend(map(MetricPoint, col["step"], col["epoch"], values, times))
                 out[key] = points
             self._metrics = out
         return self._metrics

@@ -13,6 +13,7 @@ what is still unsent when the run ends is spooled to a local folder (and said on
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
@@ -25,7 +26,7 @@ from autotrack._values import encode_float
 __all__ = ["Writer", "spool_dir"]
 
 _TICK = 0.1
-_MAX_POINTS_PER_SEGMENT = 200_000
+_MAX_CALLS_PER_SEGMENT = 200_000
 _MAX_PENDING_SEGMENTS = 10_000
 
 
@@ -48,11 +49,34 @@ def _encode(value: Any) -> Any:
     return value
 
 
+def _columns(raw: list[tuple[Any, ...]]) -> dict[str, dict[str, list[Any]]]:
+    """Metric calls -> one column set per name. Runs at write time, on the writer thread."""
+    cols: dict[str, tuple[list[Any], list[Any], list[Any], list[Any]]] = {}
+    get = cols.get
+    for _kind, ts, step, epoch, values in raw:
+        for key, value in values.items():
+            col = get(key)
+            if col is None:
+                col = cols[key] = ([], [], [], [])
+            col[0].append(step)
+            col[1].append(epoch)
+            col[2].append(value)
+            col[3].append(ts)
+    out = {}
+    for key, (steps, epochs, values, times) in cols.items():
+        if not all(map(math.isfinite, values)):  # rare: encode NaN/inf for strict JSON
+            values = [encode_float(v) for v in values]
+        # integer milliseconds: as precise as a metric's time needs, and several times cheaper
+        # to encode than a float of Unix seconds (the writer's main cost per point)
+        out[key] = {"step": steps, "epoch": epochs, "value": values, "time_ms": [int(t * 1000) for t in times]}
+    return out
+
+
 class _Segment:
-    """Events gathered since the last write, in the on-disk shape."""
+    """Events gathered since the last write; metric calls stay raw tuples until written."""
 
     def __init__(self) -> None:
-        self.metrics: dict[str, dict[str, list[Any]]] = {}
+        self.metrics: list[tuple[Any, ...]] = []
         self.params: list[list[Any]] = []
         self.tags: list[list[Any]] = []
         self.seeds: list[list[Any]] = []
@@ -60,27 +84,19 @@ class _Segment:
         self.artifacts: list[dict[str, Any]] = []
         self.artifact_updates: list[dict[str, Any]] = []
         self.other: dict[str, Any] = {}
-        self.points = 0
         self.events = 0
 
-    def add_metrics(self, ts: float, step: Any, epoch: Any, values: dict[str, Any]) -> None:
-        for key, value in values.items():
-            col = self.metrics.get(key)
-            if col is None:
-                col = self.metrics[key] = {"step": [], "epoch": [], "value": [], "time": []}
-            col["step"].append(step)
-            col["epoch"].append(epoch)
-            col["value"].append(value if type(value) is int or value - value == 0 else encode_float(value))
-            col["time"].append(round(ts, 6))
-            self.points += 1
-        self.events += 1
+    def pending(self) -> bool:
+        return bool(self.metrics) or self.events > 0
 
     def to_doc(self, seq: int, run_id: str) -> dict[str, Any]:
         doc: dict[str, Any] = {"format": 1, "run_id": run_id, "seq": seq, "time": time.time()}
-        for name in ("metrics", "params", "tags", "seeds", "data", "artifacts", "artifact_updates"):
+        if self.metrics:
+            doc["metrics"] = _columns(self.metrics)
+        for name in ("params", "tags", "seeds", "data", "artifacts", "artifact_updates"):
             value = getattr(self, name)
             if value:
-                doc[name] = _encode(value) if name != "metrics" else value
+                doc[name] = _encode(value)
         doc.update(_encode(self.other))
         return doc
 
@@ -112,6 +128,7 @@ class Writer:
         self._segment = _Segment()
         self._pending: list[tuple[int, dict[str, Any]]] = []
         self._stored: dict[str, str] = {}  # artifact name -> sha256, as stored by this run
+        self._groups: dict[str, list[str]] = {}  # directory logged as one name -> its files' names
         self._doc_dirty = False
         self._last_write = time.monotonic()
         self._last_beat = 0.0
@@ -163,7 +180,7 @@ class Writer:
             try:
                 self._drain()
                 now = time.monotonic()
-                if self._segment.events and now - self._last_write >= self.flush_interval:
+                if self._segment.pending() and now - self._last_write >= self.flush_interval:
                     self._write_segment()
                 if now - self._last_beat >= self.heartbeat_interval or self._doc_dirty:
                     self._beat()
@@ -177,6 +194,7 @@ class Writer:
 
     def _drain(self) -> None:
         segment = self._segment
+        metrics = segment.metrics
         popleft = self.queue.popleft
         while True:
             try:
@@ -185,10 +203,11 @@ class Writer:
                 return
             kind = item[0]
             if kind == "m":
-                segment.add_metrics(item[1], item[2], item[3], item[4])
-                if segment.points >= _MAX_POINTS_PER_SEGMENT:
+                metrics.append(item)
+                if len(metrics) >= _MAX_CALLS_PER_SEGMENT:
                     self._write_segment()
                     segment = self._segment
+                    metrics = segment.metrics
             elif kind == "flush":
                 self._write_segment()
                 self._retry_pending()
@@ -228,6 +247,9 @@ class Writer:
             sha, size = self.backend.put_artifact(source)
             request["sha256"], request["size"] = sha, size
             self._stored[request["name"]] = sha
+            group = request["metadata"].get("group")
+            if group is not None:
+                self._groups.setdefault(group, []).append(request["name"])
             segment.artifacts.append(request)
             segment.events += 1
         except Exception as exc:  # noqa: BLE001
@@ -242,24 +264,29 @@ class Writer:
     def _release(self, segment: _Segment, name: str, ts: float) -> None:
         """Drop the stored bytes of an artifact this run no longer needs (a rotated checkpoint).
 
-        Only bytes this run stored, and only when no other artifact of the run has the same
-        content; the record stays, marked ``kept: false``.
+        ``name`` is one artifact or a directory logged as one (each of its files). Only bytes
+        this run stored, and only when no other artifact of the run has the same content; the
+        records stay, marked ``kept: false``.
         """
-        sha = self._stored.pop(name, None)
-        kept = True
+        members = self._groups.pop(name, None) or [name]
+        shas = {member: self._stored.pop(member, None) for member in members}
         delete = getattr(self.backend, "delete_artifact", None)
-        if sha is not None and delete is not None and sha not in self._stored.values():
-            try:
-                delete(sha)
-                kept = False
-            except Exception as exc:  # noqa: BLE001
-                self._failed("releasing a superseded artifact", exc)
-        segment.artifact_updates.append({"name": name, "metadata": {"superseded": True, "kept": kept}, "time": ts})
-        segment.events += 1
+        freed: set[str] = set()
+        for sha in set(shas.values()) - {None} - set(self._stored.values()):
+            if delete is not None:
+                try:
+                    delete(sha)
+                    freed.add(sha)  # type: ignore[arg-type]
+                except Exception as exc:  # noqa: BLE001
+                    self._failed("releasing a superseded artifact", exc)
+        for member, sha in shas.items():
+            segment.artifact_updates.append({"name": member, "metadata": {"superseded": True, "kept": sha not in freed},
+                                             "time": ts})
+            segment.events += 1
 
     def _write_segment(self) -> None:
         segment = self._segment
-        if not segment.events:
+        if not segment.pending():
             return
         self._segment = _Segment()
         seq, self._seq = self._seq, self._seq + 1

@@ -1,19 +1,22 @@
-"""What a Keras fit is made of, as flat params and data facts; kept apart from the callback.
+"""What a Keras fit is made of, as flat params and data facts, and how to read its call.
 
-Everything here runs a few times per fit (fit start, first epoch end, fit end), never per batch,
-and reads only what is in memory: no file, no network. Names are Keras's own where it has them
+Kept apart from the callback so that it reads as a list of hooks. Everything here runs a few
+times per fit (fit start, first epoch end, fit end), never per batch, and reads only what is in
+memory: no file, no network. Names are Keras's own where it has them
 (``learning_rate``, ``epochs``, ``batch_size``, ``val_loss``).
 """
 
 from __future__ import annotations
 
+import copy
+import inspect
 import math
 from typing import Any
 
 import keras
 
-__all__ = ["fit_params", "compile_params", "size_params", "callback_params", "end_params", "data_extra",
-           "flat_callbacks", "global_step", "learning_rate", "scalars"]
+__all__ = ["bind", "with_callback", "flat_callbacks", "fit_params", "compile_params", "size_params",
+           "callback_params", "end_params", "data_extra", "global_step", "learning_rate", "scalars"]
 
 _FIT_ARGS = ("epochs", "batch_size", "validation_split", "steps_per_epoch", "initial_epoch", "shuffle",
              "validation_steps", "validation_batch_size", "validation_freq")
@@ -28,6 +31,30 @@ def flat_callbacks(callbacks: Any) -> list[Any]:
     if isinstance(callbacks, (list, tuple)):
         return [c for item in callbacks for c in flat_callbacks(item)]
     return [callbacks]
+
+
+_signatures: dict[Any, inspect.Signature] = {}
+
+
+def bind(wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
+    """A call's arguments by name (the signature is looked up once per function)."""
+    key = getattr(wrapped, "__func__", wrapped)
+    if key not in _signatures:
+        _signatures[key] = inspect.signature(wrapped)
+    return _signatures[key].bind(*args, **kwargs)
+
+
+def with_callback(callbacks: Any, cb: Any, model: Any) -> Any:
+    """The user's callbacks plus ours, in a new container: theirs is left exactly as it was."""
+    if isinstance(callbacks, keras.callbacks.CallbackList):
+        new = copy.copy(callbacks)
+        new.callbacks = [*callbacks.callbacks, cb]
+        cb.set_model(model)
+        cb.set_params(callbacks.params)
+        return new
+    if callbacks is None:
+        return [cb]
+    return [*callbacks, cb] if isinstance(callbacks, (list, tuple)) else [callbacks, cb]
 
 
 def fit_params(arguments: dict[str, Any]) -> dict[str, Any]:

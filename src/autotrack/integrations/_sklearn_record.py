@@ -45,14 +45,14 @@ def clean(value: Any, depth: int = 0) -> Any:
     become their class names; containers are cleaned item by item; the Run converts the rest."""
     if depth > 10:
         return repr(value)
+    if isinstance(value, type):
+        return value.__name__
     if isinstance(value, BaseEstimator) or (hasattr(value, "get_params") and hasattr(value, "fit")):
         return type(value).__name__
     if isinstance(value, dict):
         return {str(k): clean(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [clean(v, depth + 1) for v in value]
-    if isinstance(value, type):
-        return value.__name__
     if value is None or isinstance(value, (bool, str, numbers.Number)) or callable(value):
         return value
     if hasattr(value, "shape") and hasattr(value, "dtype"):

@@ -13,12 +13,6 @@ Keras has no exception hook. ``Model.save``/``save_weights`` called during a rec
 
 from __future__ import annotations
 
-import atexit
-import copy
-import inspect
-import os
-import shutil
-import tempfile
 import weakref
 from typing import Any
 
@@ -27,15 +21,15 @@ import keras
 from autotrack._run import active_run
 from autotrack._safety import guard
 from autotrack.integrations import _keras_params as P
-from autotrack.integrations._common import (CheckpointTracker, FitSession, Patcher, env_rank_zero, outermost,
-                                            resolve_options)
+from autotrack.integrations._common import FitSession, Patcher, env_rank_zero, outermost, resolve_options
+from autotrack.integrations._keras_checkpoints import Checkpoints, log_model
 
 __all__ = ["AutotrackCallback", "enable", "disable"]
 
 _patcher = Patcher()  # Model.fit/evaluate/save/save_weights, installed once, undone by disable()
 _autolog = {"on": False}
-_recording: dict[int, "AutotrackCallback"] = {}  # id(model) -> the callback recording its fit now
-_last_fit: "weakref.WeakKeyDictionary[Any, tuple[Any, int]]" = weakref.WeakKeyDictionary()  # model -> (run, epoch)
+_recording: "weakref.WeakKeyDictionary[Any, AutotrackCallback]" = weakref.WeakKeyDictionary()  # model -> recorder
+_last_fit: "weakref.WeakKeyDictionary[Any, tuple[Any, int, bool]]" = weakref.WeakKeyDictionary()  # (run, epoch, owned)
 
 
 class AutotrackCallback(keras.callbacks.Callback):
@@ -67,7 +61,7 @@ class AutotrackCallback(keras.callbacks.Callback):
     # -- the run's life (the fit wrapper calls _begin/_finish; without it, the train hooks do) --
     def _begin(self, model: Any, arguments: dict[str, Any], callbacks: list[Any]) -> None:
         with guard("keras: starting the run"):
-            if _recording.get(id(model), self) is not self:
+            if _recording.get(model, self) is not self:
                 return  # another autotrack callback records this fit
             if self._session is not None:  # a fit without the wrapper died before on_train_end
                 self._finish(model, RuntimeError("the previous fit ended without on_train_end"))
@@ -75,9 +69,9 @@ class AutotrackCallback(keras.callbacks.Callback):
             run = session.begin(self._name)
             if not session.active:
                 return
-            self._session, _recording[id(model)] = session, self
-            self._callbacks, self._pending, self._saves, self._best = callbacks, None, [], {}
-            self._tracker = CheckpointTracker(run, keep_all=self.options.log_checkpoints == "all")
+            self._session, _recording[model] = session, self
+            self._callbacks, self._pending = callbacks, None
+            self._checkpoints = Checkpoints(run, self.options.log_checkpoints == "all", callbacks)
             self._epoch, self._step, self._sized = int(arguments.get("initial_epoch") or 0), 0, False
             params = P.compile_params(model)
             params.update(P.fit_params(arguments), **P.callback_params(callbacks))
@@ -98,14 +92,14 @@ class AutotrackCallback(keras.callbacks.Callback):
                     session.run.log_params(P.end_params(model, self._callbacks))
         finally:
             self._session = None
-            if _recording.get(id(model)) is self:
-                del _recording[id(model)]
+            if _recording.get(model) is self:
+                del _recording[model]
         with guard("keras: saving the final model"):
             if exc is None and self.options.log_models:
-                _log_model(session.run, model, self._epoch, self._step)
+                log_model(session.run, model, self._epoch, self._step)
         with guard("keras: finishing the run"):
-            if exc is None and session.owned:
-                _last_fit[model] = (session.run, self._epoch)
+            if exc is None:
+                _last_fit[model] = (session.run, self._epoch, session.owned)
             session.end(exc)
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
@@ -156,9 +150,7 @@ class AutotrackCallback(keras.callbacks.Callback):
         if lr is not None and "learning_rate" not in values:
             values["learning_rate"] = lr
         self._session.run.log_metrics(values, step=step, epoch=epoch)
-        saves, self._saves = self._saves, []
-        for path, name, mc in saves:
-            self._describe_checkpoint(path, name, mc, logs, step)
+        self._checkpoints.describe(logs, step)
 
     def _log_sizes(self) -> None:
         if not self._sized:
@@ -167,87 +159,21 @@ class AutotrackCallback(keras.callbacks.Callback):
                 self._sized = True
                 self._session.run.log_params(sizes)
 
-    # -- checkpoints ----------------------------------------------------------------------------
-    def _checkpoint(self, path: str, weights_only: bool) -> None:
-        """``model.save``/``save_weights`` ran during this fit: a checkpoint, logged at once."""
-        if not self.options.log_checkpoints or self._session is None:
-            return
-        path = os.path.abspath(os.fspath(path))
-        for cb in self._callbacks:
-            backup = getattr(cb, "backup_dir", None) if isinstance(cb, keras.callbacks.BackupAndRestore) else None
-            if backup and path.startswith(os.path.abspath(backup) + os.sep):
-                return  # BackupAndRestore's own state, not a checkpoint
-        mcs = [cb for cb in self._callbacks
-               if isinstance(cb, keras.callbacks.ModelCheckpoint) and bool(cb.save_weights_only) == weights_only]
-        if len(mcs) > 1:
-            mcs = [cb for cb in mcs if os.path.dirname(os.path.abspath(cb.filepath)) == os.path.dirname(path)]
-        name = self._tracker.saved(path, {"epoch": self._epoch, "weights_only": weights_only})
-        if name:
-            self._saves.append((path, name, mcs[0] if len(mcs) == 1 else None))
-
-    def _describe_checkpoint(self, path: str, name: str, mc: Any, logs: dict[str, Any], step: int) -> None:
-        if mc is None or mc.save_freq != "epoch":
-            return
-        value = logs.get(mc.monitor)
-        meta = {"monitor": mc.monitor, "save_best_only": bool(mc.save_best_only), "step": step}
-        if isinstance(value, (int, float)):
-            meta["value"] = value
-        self._session.run.update_artifact(name, meta)
-        if "value" in meta:
-            best, op = self._best.get(id(mc)), getattr(mc, "monitor_op", None)
-            if mc.save_best_only or best is None or (op is not None and bool(op(value, best))):
-                self._best[id(mc)] = value
-                self._tracker.mark_best(path, {"best_value": value})
-
-
-def _log_model(run: Any, model: Any, epoch: int, step: int) -> None:
-    folder = tempfile.mkdtemp(prefix="autotrack-keras-")
-    path = os.path.join(folder, "model.keras")
-    model.save(path)
-    run.log_artifact(path, kind="model", metadata={"epoch": epoch, "step": step, "format": "keras"})
-    if os.stat(path).st_nlink > 1:  # pinned by a hard link (Run.log_artifact): the copy can go now
-        shutil.rmtree(folder, ignore_errors=True)
-    else:  # the writer still reads this file: remove it at exit
-        atexit.register(shutil.rmtree, folder, True)
-
 
 # -- the patches --------------------------------------------------------------------------------
-_signatures: dict[Any, inspect.Signature] = {}
-
-
-def _bind(wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
-    key = getattr(wrapped, "__func__", wrapped)
-    if key not in _signatures:
-        _signatures[key] = inspect.signature(wrapped)
-    return _signatures[key].bind(*args, **kwargs)
-
-
-def _with(callbacks: Any, cb: AutotrackCallback, model: Any) -> Any:
-    """The user's callbacks plus ours, in a new container: theirs is left exactly as it was."""
-    if isinstance(callbacks, keras.callbacks.CallbackList):
-        new = copy.copy(callbacks)
-        new.callbacks = [*callbacks.callbacks, cb]
-        cb.set_model(model)
-        cb.set_params(callbacks.params)
-        return new
-    if callbacks is None:
-        return [cb]
-    return [*callbacks, cb] if isinstance(callbacks, (list, tuple)) else [callbacks, cb]
-
-
 def _fit(wrapped: Any, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     cb = None
     with outermost("keras.fit") as outer:
         if outer:
             with guard("keras: preparing the fit"):
-                bound = _bind(wrapped, args, kwargs)
+                bound = P.bind(wrapped, args, kwargs)
                 listed = P.flat_callbacks(bound.arguments.get("callbacks"))
                 mine = [c for c in listed if isinstance(c, AutotrackCallback)]
                 if mine or _autolog["on"]:
                     chosen = mine[0] if mine else AutotrackCallback()
                     if not mine:
-                        bound.arguments["callbacks"] = _with(bound.arguments.get("callbacks"), chosen, model)
-                    full = _bind(wrapped, args, kwargs)
+                        bound.arguments["callbacks"] = P.with_callback(bound.arguments.get("callbacks"), chosen, model)
+                    full = P.bind(wrapped, args, kwargs)
                     full.apply_defaults()
                     args, kwargs, cb = bound.args, bound.kwargs, chosen
                     cb._wrapped = True
@@ -269,19 +195,19 @@ def _evaluate(wrapped: Any, model: Any, args: tuple[Any, ...], kwargs: dict[str,
     result = wrapped(*args, **kwargs)
     if not kwargs.get("_use_cached_eval_dataset"):  # that is fit's own validation: val_* already
         with guard("keras: recording evaluate()"):
-            _record_evaluate(model, _bind(wrapped, args, kwargs).arguments, result)
+            _record_evaluate(model, P.bind(wrapped, args, kwargs).arguments, result)
     return result
 
 
 def _record_evaluate(model: Any, arguments: dict[str, Any], result: Any) -> None:
-    fitting, last = _recording.get(id(model)), _last_fit.get(model)
+    fitting, last = _recording.get(model), _last_fit.get(model)
     given = any(isinstance(c, AutotrackCallback) for c in P.flat_callbacks(arguments.get("callbacks")))
     if not (_autolog["on"] or fitting or last or given):
         return
     run, reopened = active_run(), False
     if run is None:
-        if last is None or last[0].status != "finished":
-            return
+        if last is None or not last[2] or last[0].status != "finished":
+            return  # only a run its own fit started, and ended well, is reopened
         run, reopened = last[0].reopen(), True
     try:
         epoch = fitting._epoch if fitting is not None else (last[1] if last is not None else None)
@@ -298,10 +224,10 @@ def _record_evaluate(model: Any, arguments: dict[str, Any], result: Any) -> None
 def _saver(weights_only: bool) -> Any:
     def wrapper(wrapped: Any, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         result = wrapped(*args, **kwargs)
-        cb = _recording.get(id(model))
-        if cb is not None:
+        cb = _recording.get(model)
+        if cb is not None and cb._session is not None and cb.options.log_checkpoints:
             with guard("keras: recording a checkpoint"):
-                cb._checkpoint(args[0] if args else kwargs["filepath"], weights_only)
+                cb._checkpoints.saved(args[0] if args else kwargs["filepath"], weights_only, cb._epoch)
         return result
 
     return wrapper
@@ -313,6 +239,9 @@ def _install() -> None:
         _patcher.wrap(keras.Model, "evaluate", _evaluate)
         _patcher.wrap(keras.Model, "save", _saver(False))
         _patcher.wrap(keras.Model, "save_weights", _saver(True))
+
+
+_install()  # at import: ``model.fit(..., callbacks=[AutotrackCallback()])`` looks fit up first
 
 
 def enable(config: Any) -> None:
