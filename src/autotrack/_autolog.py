@@ -34,6 +34,8 @@ class AutologConfig:
 # framework name -> (trigger modules, integration module path)
 _INTEGRATIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "lightning": (("lightning.pytorch", "pytorch_lightning"), "autotrack.integrations.lightning"),
+    # transformers.trainer, not transformers: a tokenizer-only user must not pay for the Trainer
+    "transformers": (("transformers.trainer",), "autotrack.integrations.transformers"),
 }
 _hooked: set[str] = set()
 _enabled: set[str] = set()
