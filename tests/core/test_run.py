@@ -294,3 +294,21 @@ def test_reopen_a_finished_run(store):
         with run.reopen():
             raise RuntimeError("test crashed")
     assert autotrack.get_run(run.id, uri=store).status == "failed"
+
+
+def test_release_a_directory_frees_each_file_unless_shared(store, tmp_path):
+    for step in (1, 2):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "weights.bin").write_bytes(f"weights {step}".encode())
+        (folder / "config.json").write_text("{}")  # identical in both folders
+    with autotrack.start_run(uri=store) as run:
+        run.log_artifact(tmp_path / "checkpoint-1", kind="checkpoint")
+        run.log_artifact(tmp_path / "checkpoint-2", kind="checkpoint")
+        run.release_artifact("checkpoint-1")
+    arts = {a.name: a for a in autotrack.last_run(store).artifacts}
+    assert arts["checkpoint-1/weights.bin"].metadata["kept"] is False
+    with pytest.raises(FileNotFoundError):
+        arts["checkpoint-1/weights.bin"].read_bytes()
+    assert arts["checkpoint-1/config.json"].metadata["kept"] is True  # checkpoint-2 still has these bytes
+    assert arts["checkpoint-2/weights.bin"].read_bytes() == b"weights 2"
