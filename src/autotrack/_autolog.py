@@ -36,6 +36,8 @@ _INTEGRATIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "lightning": (("lightning.pytorch", "pytorch_lightning"), "autotrack.integrations.lightning"),
     # transformers.trainer, not transformers: a tokenizer-only user must not pay for the Trainer
     "transformers": (("transformers.trainer",), "autotrack.integrations.transformers"),
+    "sklearn": (("sklearn",), "autotrack.integrations.sklearn"),
+    "xgboost": (("xgboost",), "autotrack.integrations.xgboost"),
 }
 _hooked: set[str] = set()
 _enabled: set[str] = set()
@@ -102,13 +104,16 @@ def autolog(
         if unknown:
             raise ValueError(f"unknown framework(s) {sorted(unknown)}; known: {sorted(_INTEGRATIONS)}")
         new_config = AutologConfig(uri, experiment, log_checkpoints, log_models, log_every_n_steps)
+        reenable = set()
         if _config is not None and new_config != _config:
-            for name in list(_enabled):  # settings changed: re-enable with the new ones
+            for name in list(_enabled):  # settings changed: re-enable every one with the new ones
                 with guard(f"disabling the {name} integration"):
                     importlib.import_module(_INTEGRATIONS[name][1]).disable()
                 _enabled.discard(name)
+                reenable.add(name)
         _config = new_config
         _wanted.update(chosen)
+        chosen |= reenable
         install_seed_hooks()
         for name in sorted(chosen):
             for trigger in _INTEGRATIONS[name][0]:

@@ -92,6 +92,25 @@ def test_autolog_enables_when_framework_already_imported(demo_framework):
     assert demo_fw_integration.calls[-1][1].log_models is False
 
 
+def test_new_settings_for_some_frameworks_keep_the_others_on(demo_framework, tmp_path):
+    (tmp_path / "demo_fw2.py").write_text("")
+    (tmp_path / "demo_fw2_integration.py").write_text("on = []\ndef enable(c):\n    on.append(c)\ndef disable():\n    on.clear()\n")
+    _autolog.register_integration("demo2", ["demo_fw2"], "demo_fw2_integration")
+    try:
+        import demo_fw  # noqa: F401
+        import demo_fw2  # noqa: F401
+        import demo_fw2_integration
+
+        autotrack.autolog(frameworks=["demo", "demo2"])
+        autotrack.autolog(frameworks=["demo"], experiment="b")
+        assert demo_fw2_integration.on and demo_fw2_integration.on[-1].experiment == "b"
+    finally:
+        autotrack.autolog(disable=True)
+        _autolog._INTEGRATIONS.pop("demo2", None)
+        for mod in ("demo_fw2", "demo_fw2_integration"):
+            sys.modules.pop(mod, None)
+
+
 def test_autolog_unknown_framework_is_an_error():
     with pytest.raises(ValueError, match="unknown framework"):
         autotrack.autolog(frameworks=["caffe"])

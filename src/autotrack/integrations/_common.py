@@ -26,6 +26,7 @@ from autotrack._safety import guard
 __all__ = ["Options", "resolve_options", "FitSession", "Patcher", "outermost", "env_rank_zero", "CheckpointTracker"]
 
 _UNSET: Any = object()
+_PROXY = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
 
 # A user who adds a callback (without autolog) imports it before seeding: catch those calls too.
 install_seed_hooks()
@@ -118,8 +119,8 @@ class Patcher:
 
     def wrap(self, owner: Any, attr: str, wrapper: Callable[..., Any]) -> None:
         original = owner.__dict__.get(attr, getattr(owner, attr)) if isinstance(owner, type) else getattr(owner, attr)
-        if isinstance(original, wrapt.ObjectProxy):
-            return  # already ours
+        if isinstance(original, _PROXY):
+            return  # already wrapped (wrapt 2 proxies are no longer ObjectProxy subclasses)
         wrapt.wrap_function_wrapper(owner, attr, wrapper)
         self._applied.append((owner, attr, original))
 

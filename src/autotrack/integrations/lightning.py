@@ -292,8 +292,9 @@ def enable(config: Any) -> None:
         _state["hooked"] = True
         for name in ("lightning.pytorch", "pytorch_lightning"):
             wrapt.register_post_import_hook(lambda _m, _n=name: _patch(sys.modules[_n]), name)
-    for ns in _NS:
-        _patch(ns)
+    for name in ("lightning.pytorch", "pytorch_lightning"):
+        if name in sys.modules:  # both may be loaded; the hooks above fire only once per import
+            _patch(sys.modules[name])
 
 
 def disable() -> None:
