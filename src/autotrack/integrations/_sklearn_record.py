@@ -57,6 +57,9 @@ def clean(value: Any, depth: int = 0) -> Any:
         return value
     if hasattr(value, "shape") and hasattr(value, "dtype"):
         return value
+    if hasattr(value, "dist") and hasattr(value, "args") and hasattr(value, "kwds"):  # scipy.stats frozen
+        given = [repr(a) for a in value.args] + [f"{k}={v!r}" for k, v in value.kwds.items()]
+        return f"{getattr(value.dist, 'name', type(value.dist).__name__)}({', '.join(given)})"
     if type(value).__repr__ is object.__repr__:  # "<X object at 0x7f...>": an address, not a value
         return type(value).__name__
     return value
@@ -198,7 +201,8 @@ def training_metrics(est: Any, X: Any, y: Any) -> dict[str, float]:
 # -- model ---------------------------------------------------------------------------------------
 def save_model(est: Any, folder: str) -> tuple[str, dict[str, Any]]:
     """skops where it round-trips (no code runs on load), joblib (pickle) otherwise."""
-    meta: dict[str, Any] = {"flavor": "sklearn", "class": public_path(type(est)), "sklearn_version": sklearn.__version__}
+    meta: dict[str, Any] = {"flavor": "sklearn", "class": public_path(type(est)),
+                            "sklearn_version": sklearn.__version__}
     try:
         import skops
         import skops.io as sio

@@ -100,7 +100,7 @@ def log_search(run: Any, search: Any, max_tuning_runs: int | None) -> None:
         run.log_params(best)
     score = getattr(search, "best_score_", None)
     if isinstance(score, (numbers.Real, np.number)):
-        run.log_metrics({"best_score": float(score)})
+        run.log_metrics({"best_score": float(score)}, step=0)
     with tempfile.TemporaryDirectory(prefix="autotrack-sklearn-") as folder:
         path = os.path.join(folder, "cv_results.csv")
         rows = _write_csv(results, path)
@@ -112,7 +112,7 @@ def log_search(run: Any, search: Any, max_tuning_runs: int | None) -> None:
         order = order[:max_tuning_runs]
     base = type(getattr(search, "estimator", search)).__name__
     key = _rank_key(search, results)
-    for position, i in enumerate(order):
+    for position, i in reversed(list(enumerate(order))):  # the best last: `autotrack show last` shows it
         params = clean(results["params"][i])
         tags = {"candidate_index": i, "position": position + 1}
         if key:

@@ -80,16 +80,22 @@ def config_seed(config: dict[str, Any]) -> int | None:
 
 
 def log_dmatrix(run: Any, name: str, dm: Any) -> None:
+    content = None
     if type(dm) is xgb.DMatrix and dm.num_nonmissing() <= DMATRIX_HASH_LIMIT:
-        extra: dict[str, Any] = {"type": "xgboost.DMatrix"}
-        if dm.feature_names:
-            extra["feature_names"] = list(dm.feature_names)[:1000]
-        label = dm.get_label()
-        if len(label):
-            extra["label"] = fingerprint(label)
-        run.log_data(name, dm.get_data(), **extra)
-    else:
+        try:
+            content = dm.get_data()
+        except xgb.core.XGBoostError:  # a DMatrix this build cannot give back: shape only
+            content = None
+    if content is None:
         run.log_data(name, dm)
+        return
+    extra: dict[str, Any] = {"type": "xgboost.DMatrix"}
+    if dm.feature_names:
+        extra["feature_names"] = list(dm.feature_names)[:1000]
+    label = dm.get_label()
+    if len(label):
+        extra["label"] = fingerprint(label)
+    run.log_data(name, content, **extra)
 
 
 def log_importance(run: Any, booster: Any) -> None:

@@ -59,7 +59,8 @@ def _fit_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs
             raise
         if session is not None:
             if session.active:
-                _record(session, instance, X, y)
+                with guard("sklearn: recording the fit"):
+                    _record(session, instance, X, y)
             with guard("sklearn: ending the run"):
                 session.end()
         return result
@@ -72,6 +73,8 @@ def _data_args(wrapped: Callable[..., Any], args: tuple, kwargs: dict) -> tuple[
                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     except (TypeError, ValueError):
         names = []
+    if names[:1] == ["self"]:  # called through the class: Estimator.fit(est, X, y)
+        names = names[1:]
     names += ["X", "y"][len(names):]
     X = args[0] if args else kwargs.get(names[0])
     y = args[1] if len(args) > 1 else kwargs.get(names[1])
@@ -101,7 +104,7 @@ def _record(session: FitSession, est: Any, X: Any, y: Any) -> None:
     with guard("sklearn: computing training metrics"):
         metrics = rec.training_metrics(est, X, y)
         if metrics:
-            run.log_metrics(metrics)
+            run.log_metrics(metrics, step=0)
     if session.options.log_models:
         with guard("sklearn: logging the model"):
             model = getattr(est, "best_estimator_", None) if search else est

@@ -5,38 +5,31 @@ configuration, every evaluation metric per iteration under XGBoost's own names
 (``train-logloss``, ``val-auc``, ``validation_0-rmse``), best iteration and score, feature
 importance and the model in XGBoost's own format (``model.ubj``).
 
-Thin wrappers around ``xgboost.train`` and the scikit-learn API's ``fit`` -- installed by
-``autotrack.autolog()`` or by creating a callback -- add a callback to a *new* list when autolog
-is on and the user gave none (the user's list is never touched; the estimator's ``callbacks``
-is restored after ``fit``), hand it what a callback cannot see (``num_boost_round``,
+Thin wrappers around ``xgboost.train`` and the scikit-learn API's ``fit`` (``_xgboost_wrap``),
+installed when this module is imported (and again by ``autolog()`` or a new callback), add a callback when autolog is
+on and the user gave none, hand it what a callback cannot see (``num_boost_round``,
 ``early_stopping_rounds``, the params dict or the estimator's params, the data), and end the run
 ``failed`` with the traceback when training raises: XGBoost has no exception hook. Without the
 wrappers (after ``autolog(disable=True)``) the callback still records from its own hooks.
-
-The wrappers share the "outermost" key of the scikit-learn adapter: an XGBoost model inside a
-Pipeline or a search is an inner fit and records nothing of its own.
+An XGBoost model inside a scikit-learn Pipeline or search is an inner fit: no run of its own.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
-from typing import Any, Callable
+from typing import Any
 
 import xgboost as xgb
-from xgboost import sklearn as xgb_sklearn
-from xgboost import training as xgb_training
 
 from autotrack._safety import guard
 from autotrack.integrations import _xgboost_record as rec
-from autotrack.integrations._common import FitSession, Patcher, outermost, resolve_options
+from autotrack.integrations import _xgboost_wrap as wrap
+from autotrack.integrations._common import FitSession, outermost, resolve_options
 
 __all__ = ["AutotrackCallback", "enable", "disable"]
 
-OUTERMOST_KEY = "sklearn"  # shared with the scikit-learn adapter
-_patcher = Patcher()
+OUTERMOST_KEY = wrap.OUTERMOST_KEY  # shared with the scikit-learn adapter
 _autolog = {"on": False}
-_NO_CALLBACKS = (xgb_sklearn.XGBRFClassifier, xgb_sklearn.XGBRFRegressor)  # they refuse callbacks
 
 
 def _rank_zero() -> bool:
@@ -70,6 +63,7 @@ class AutotrackCallback(xgb.callback.TrainingCallback):
         given = dict(uri=uri, experiment=experiment, log_checkpoints=log_checkpoints, log_models=log_models,
                      log_every_n_steps=log_every_n_steps)
         self.options = resolve_options(**{k: v for k, v in given.items() if v is not None})
+        self._wrapped = False  # True while a wrapper drives this callback's run
         self._reset()
         with guard("xgboost: installing the train/fit wrappers"):
             _install()
@@ -77,7 +71,6 @@ class AutotrackCallback(xgb.callback.TrainingCallback):
     def _reset(self) -> None:
         self._session: FitSession | None = None
         self._run: Any = None
-        self._wrapped = False  # True while a wrapper drives this callback's run
         self._estimator: Any = None
         self._seeded = False
         self._pending: tuple[int, dict[str, float]] | None = None
@@ -88,6 +81,7 @@ class AutotrackCallback(xgb.callback.TrainingCallback):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.options = state["options"]
+        self._wrapped = False
         self._reset()
 
     # -- the run's life (wrappers call _begin/_end; without them, the training hooks do) -------
@@ -181,123 +175,8 @@ def _last(values: Any) -> float:
     return value[0] if isinstance(value, tuple) else value  # xgb.cv logs (mean, std)
 
 
-# -- wrappers --------------------------------------------------------------------------------
-def _drive(call: Callable[[], Any], cb: AutotrackCallback, after: Callable[[Any], None] | None = None) -> Any:
-    """Run the training with ``cb`` driven by the wrapper: failed on an exception, then re-raised."""
-    try:
-        result = call()
-    except BaseException as exc:
-        with guard("xgboost: ending the run"):
-            cb._end(exc)
-        raise
-    finally:
-        cb._wrapped = False
-    if after is not None and cb._run is not None:
-        with guard("xgboost: recording the trained model"):
-            after(result)
-    with guard("xgboost: ending the run"):
-        cb._end()
-    return result
-
-
-def _pick(callbacks: Any) -> tuple[AutotrackCallback | None, bool]:
-    """The user's AutotrackCallback, or a new one when autolog is on; and whether it is new."""
-    mine = [c for c in (callbacks or []) if isinstance(c, AutotrackCallback)]
-    if mine:
-        return mine[0], False
-    return (AutotrackCallback(), True) if _autolog["on"] else (None, False)
-
-
-def _train(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    with outermost(OUTERMOST_KEY) as first:
-        cb = None
-        try:
-            bound = _TRAIN_SIGNATURE.bind(*args, **kwargs) if first else None
-        except TypeError:  # a wrong call: let xgboost itself say so
-            bound = None
-        if bound is not None:
-            with guard("xgboost: preparing the run"):
-                bound.apply_defaults()
-                arguments = bound.arguments
-                cb, new = _pick(arguments.get("callbacks"))
-                if cb is not None:
-                    if new:
-                        arguments["callbacks"] = [*(arguments.get("callbacks") or []), cb]
-                    args, kwargs = bound.args, bound.kwargs
-                    cb._wrapped = True
-                    cb._begin()
-                    data = {"dtrain": arguments["dtrain"]}
-                    data.update((name, d) for d, name in arguments.get("evals") or [] if d is not arguments["dtrain"])
-                    cb._describe(rec.train_params(arguments), data)
-        if cb is None:
-            return wrapped(*args, **kwargs)
-        return _drive(lambda: wrapped(*args, **kwargs), cb)
-
-
-def _fit(wrapped: Any, est: Any, args: tuple, kwargs: dict) -> Any:
-    with outermost(OUTERMOST_KEY) as first:
-        cb, original, injected, replay = None, None, False, False
-        if first and est is not None:
-            with guard("xgboost: preparing the run"):
-                original = est.callbacks
-                cb, new = _pick(original)
-                if cb is not None:
-                    params = rec.estimator_params(est)
-                    replay = new and isinstance(est, _NO_CALLBACKS)  # no callback runs: replay after fit
-                    if new and not replay:
-                        est.callbacks, injected = [*(original or []), cb], True
-                    cb._wrapped = True
-                    cb._begin(type(est).__name__)
-                    X = args[0] if args else kwargs.get("X")
-                    y = args[1] if len(args) > 1 else kwargs.get("y")
-                    data = {"X": X, "y": y}
-                    data.update((f"validation_{i}", tuple(pair)) for i, pair in enumerate(kwargs.get("eval_set") or []))
-                    cb._describe(params, data, estimator=est)
-        if cb is None:
-            return wrapped(*args, **kwargs)
-        try:
-            return _drive(lambda: wrapped(*args, **kwargs), cb, lambda _: _after_fit(cb, est, replay))
-        finally:
-            if injected:
-                est.callbacks = original
-
-
-def _after_fit(cb: AutotrackCallback, est: Any, replay: bool) -> None:
-    booster = est.get_booster()
-    if replay:  # XGBRF* refuse callbacks: record after the fit what the callback would have
-        cb._log_config(booster)
-        for data, by_name in (getattr(est, "evals_result_", None) or {}).items():
-            for name, values in by_name.items():
-                for step, value in enumerate(values):
-                    cb._run.log_metrics({f"{data}-{name}": value}, step=step)
-        cb._record_end(booster)
-    if cb.options.log_models:
-        rec.log_estimator(cb._run, est)
-
-
-_TRAIN_SIGNATURE = inspect.signature(xgb_training.train)
-
-
 def _install() -> None:
-    if _patcher:
-        return
-    _patcher.wrap(xgb_training, "train", _train)
-    if getattr(xgb, "train", None) is not None:
-        _patcher.wrap(xgb, "train", _train)
-    classes = [xgb_sklearn.XGBModel, *_subclasses(xgb_sklearn.XGBModel)]
-    for cls in classes:
-        if cls.__module__ == xgb_sklearn.__name__ and "fit" in cls.__dict__:
-            _patcher.wrap(cls, "fit", _fit)
-
-
-def _subclasses(root: type) -> list[type]:
-    found, stack = [], [root]
-    while stack:
-        for sub in stack.pop().__subclasses__():
-            if sub not in found:
-                found.append(sub)
-                stack.append(sub)
-    return found
+    wrap.install(AutotrackCallback, lambda: _autolog["on"])
 
 
 def enable(config: Any) -> None:
@@ -308,4 +187,11 @@ def enable(config: Any) -> None:
 
 def disable() -> None:
     _autolog["on"] = False
-    _patcher.undo()
+    wrap.undo()
+
+
+# At import, not only when a callback is made: in ``xgb.train(..., callbacks=[AutotrackCallback()])``
+# Python looks ``xgb.train`` up before it makes the callback. Without autolog or a callback of
+# ours in the list, the wrappers only pass the call on.
+with guard("xgboost: installing the train/fit wrappers"):
+    _install()

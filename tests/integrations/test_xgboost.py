@@ -1,0 +1,264 @@
+"""XGBoost adapter: real tiny trainings (``xgb.train`` and the scikit-learn API), asserted through
+what autotrack reads back."""
+
+from __future__ import annotations
+
+import copy
+import json
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+import autotrack
+from autotrack._autolog import register_integration
+from autotrack._capture.data import fingerprint
+from autotrack._safety import AutotrackWarning
+from autotrack.backends import register_backend
+from tests.core.helpers import python
+from tests.dead_store import DeadStore
+
+xgb = pytest.importorskip("xgboost")
+from xgboost import sklearn as xgb_sklearn  # noqa: E402
+from xgboost import training as xgb_training  # noqa: E402
+
+from autotrack.integrations import xgboost as adapter  # noqa: E402
+from autotrack.integrations.xgboost import AutotrackCallback  # noqa: E402
+
+adapter.disable()  # importing the adapter installed its wrappers: these are the originals
+ORIGINALS = {(xgb_training, "train"): xgb_training.__dict__["train"], (xgb, "train"): xgb.__dict__["train"],
+             **{(cls, "fit"): cls.__dict__["fit"] for cls in (xgb_sklearn.XGBModel, xgb_sklearn.XGBClassifier,
+                                                            xgb_sklearn.XGBRanker, xgb_sklearn.XGBRFClassifier)}}
+
+# the permanent lines live in autotrack._autolog._INTEGRATIONS
+register_integration("sklearn", ["sklearn"], "autotrack.integrations.sklearn")
+register_integration("xgboost", ["xgboost"], "autotrack.integrations.xgboost")
+
+
+def data(n=160, seed=0):
+    """Two noisy features decide the label; two are noise. Train and validation halves."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4)).astype("float32")
+    y = ((x[:, 0] + x[:, 1] + 0.8 * rng.normal(size=n)) > 0).astype("int64")
+    return x[: n // 2], y[: n // 2], x[n // 2:], y[n // 2:]
+
+
+XT, YT, XV, YV = data()
+PARAMS = {"objective": "binary:logistic", "eval_metric": ["logloss", "auc"], "max_depth": 2, "eta": 0.3, "seed": 5}
+
+
+@pytest.fixture(autouse=True)
+def _autolog_off():
+    yield
+    autotrack.autolog(disable=True)
+    adapter.disable()  # also the wrappers a callback installed
+
+
+@pytest.fixture
+def on(store):
+    autotrack.autolog(uri=store, frameworks=["xgboost", "sklearn"])
+    return store
+
+
+def only_run(store):
+    runs = autotrack.runs(uri=store)
+    assert len(runs) == 1, [(r.name, r.framework) for r in runs]
+    return runs[0]
+
+
+class Boom(Exception):
+    pass
+
+
+def dmatrices():
+    names = ["a", "b", "c", "d"]
+    return xgb.DMatrix(XT, label=YT, feature_names=names), xgb.DMatrix(XV, label=YV, feature_names=names)
+
+
+def download(run, name, tmp_path):
+    path = tmp_path / name
+    run.artifact(name).download(path)
+    return path
+
+
+def test_train_records_params_metrics_seeds_data_importance_and_model(on, tmp_path):
+    dtrain, dval = dmatrices()
+    booster = xgb.train(PARAMS, dtrain, num_boost_round=6, evals=[(dtrain, "train"), (dval, "val")], verbose_eval=False)
+    run = only_run(on)
+    assert (run.framework, run.status) == ("xgboost", "finished")
+    p = run.params
+    assert (p["objective"], p["max_depth"], p["eta"]) == ("binary:logistic", 2, 0.3)
+    assert p["eval_metric"] == ["logloss", "auc"]
+    assert p["num_boost_round"] == 6 and p["early_stopping_rounds"] is None
+    assert p["config/learner/gradient_booster/tree_train_param/max_depth"] == "2"  # the booster's full configuration
+    assert p["config/learner/objective/name"] == "binary:logistic"
+    assert run.seeds["xgboost.seed"] == 5
+    for name in ("train-logloss", "train-auc", "val-logloss", "val-auc"):
+        assert [pt.step for pt in run.metrics[name]] == list(range(6)), name
+    assert run.final_metrics["num_boosted_rounds"] == 6
+    evals = {}
+    xgb.train(PARAMS, dtrain, 6, evals=[(dval, "val")], evals_result=evals, verbose_eval=False)
+    assert [pt.value for pt in run.metrics["val-auc"]] == pytest.approx(evals["val"]["auc"])
+    assert run.data["dtrain"]["type"] == "xgboost.DMatrix" and run.data["dtrain"]["shape"] == [80, 4]
+    assert run.data["dtrain"]["feature_names"] == ["a", "b", "c", "d"]
+    assert run.data["dtrain"]["label"]["sha256"] == fingerprint(YT.astype("float32"))["sha256"]
+    assert run.data["val"]["sha256"] != run.data["dtrain"]["sha256"]
+    importance = json.loads(run.artifact("feature_importance.json").read_bytes())
+    assert importance["gain"] == pytest.approx(booster.get_score(importance_type="gain"))
+    assert importance["weight"] == booster.get_score(importance_type="weight")
+    model = run.artifact("model.ubj")
+    assert model.kind == "model" and model.metadata["format"] == "ubj"
+    loaded = xgb.Booster(model_file=str(download(run, "model.ubj", tmp_path)))
+    np.testing.assert_array_equal(loaded.predict(dval), booster.predict(dval))
+
+
+def test_train_early_stopping_best_iteration(on):
+    dtrain, dval = dmatrices()
+    booster = xgb.train({**PARAMS, "eta": 1.0, "max_depth": 6}, dtrain, 200, evals=[(dval, "val")],
+                        early_stopping_rounds=3, verbose_eval=False)
+    run = only_run(on)
+    assert booster.num_boosted_rounds() < 200, "the data must make early stopping trigger"
+    assert run.params["early_stopping_rounds"] == 3
+    assert run.final_metrics["best_iteration"] == booster.best_iteration
+    assert run.final_metrics["best_score"] == pytest.approx(booster.best_score)
+    assert len(run.metrics["val-auc"]) == booster.num_boosted_rounds() == booster.best_iteration + 4
+
+
+def test_sklearn_api_is_one_xgboost_run(on, tmp_path):
+    est = xgb.XGBClassifier(n_estimators=5, max_depth=2, random_state=9, eval_metric="logloss")
+    est.fit(XT, YT, eval_set=[(XT, YT), (XV, YV)], verbose=False)
+    run = only_run(on)
+    assert (run.framework, run.name, run.status) == ("xgboost", "XGBClassifier", "finished")
+    assert est.callbacks is None, "the estimator's callbacks are put back"
+    assert run.params["n_estimators"] == 5 and run.params["estimator_class"] == "xgboost.XGBClassifier"
+    assert run.params["num_boost_round"] == 5 and run.params["callbacks"] is None
+    assert run.params["config/learner/generic_param/seed"] == "9"
+    assert run.seeds["xgboost.random_state"] == 9
+    assert [pt.step for pt in run.metrics["validation_1-logloss"]] == list(range(5))
+    last = est.evals_result()["validation_0"]["logloss"][-1]
+    assert run.metrics["validation_0-logloss"][-1].value == pytest.approx(last)
+    assert run.data["X"]["sha256"] == fingerprint(XT)["sha256"]
+    assert run.data["validation_1"]["parts"][0]["sha256"] == fingerprint(XV)["sha256"]
+    assert run.artifact("model.ubj").metadata["class"] == "xgboost.XGBClassifier"
+    loaded = xgb.XGBClassifier()
+    loaded.load_model(download(run, "model.ubj", tmp_path))
+    np.testing.assert_array_equal(loaded.predict_proba(XV), est.predict_proba(XV))
+    np.testing.assert_array_equal(loaded.predict(XV), est.predict(XV))
+
+
+def test_sklearn_api_early_stopping_and_rf(on):
+    est = xgb.XGBRegressor(n_estimators=300, learning_rate=1.0, max_depth=6, early_stopping_rounds=2)
+    est.fit(XT, YT.astype("float32"), eval_set=[(XV, YV.astype("float32"))], verbose=False)
+    xgb.XGBRFClassifier(n_estimators=4, max_depth=2).fit(XT, YT, eval_set=[(XV, YV)], verbose=False)
+    rf, reg = autotrack.runs(uri=on)
+    assert reg.final_metrics["best_iteration"] == est.best_iteration
+    assert reg.params["early_stopping_rounds"] == 2 and len(reg.metrics["validation_0-rmse"]) == est.best_iteration + 3
+    assert rf.name == "XGBRFClassifier" and rf.status == "finished"  # it refuses callbacks: recorded after fit
+    assert "validation_0-logloss" in rf.metrics and "config/learner/objective/name" in rf.params
+    assert {a.name for a in rf.artifacts} == {"model.ubj", "feature_importance.json"}
+
+
+def test_callback_with_xgb_train_without_autolog(store):
+    dtrain, dval = dmatrices()
+    cb = AutotrackCallback(uri=store, experiment="boost")
+    assert cb.after_iteration(None, 0, {}) is False
+    xgb.train(PARAMS, dtrain, 4, evals=[(dval, "val")], callbacks=[cb], verbose_eval=False)
+    run = only_run(store)
+    assert run.experiment == "boost" and run.framework == "xgboost"
+    assert run.params["num_boost_round"] == 4 and len(run.metrics["val-logloss"]) == 4
+    xgb.train(PARAMS, dtrain, 3, evals=[(dval, "val")], callbacks=[cb], verbose_eval=False)  # reused: a new run
+    assert [len(r.metrics["val-auc"]) for r in autotrack.runs(uri=store)] == [3, 4]
+
+
+def test_callback_alone_records_from_its_hooks(store):
+    adapter.disable()  # no wrappers: the callback drives its own run
+    dtrain, dval = dmatrices()
+    cb = AutotrackCallback(uri=store, log_models=False)
+    adapter.disable()
+    xgb.train(PARAMS, dtrain, 3, evals=[(dval, "val")], callbacks=[cb], verbose_eval=False)
+    run = only_run(store)
+    assert run.status == "finished" and len(run.metrics["val-auc"]) == 3
+    assert "num_boost_round" not in run.params and run.params["config/learner/objective/name"] == "binary:logistic"
+    assert run.seeds["xgboost.seed"] == 5 and [a.name for a in run.artifacts] == ["feature_importance.json"]
+
+    def metric(predt, dmat):
+        raise Boom("bad metric")
+
+    with pytest.raises(Boom):  # no wrapper to see it: the run stays open until the callback's next training
+        xgb.train(PARAMS, dtrain, 3, evals=[(dval, "val")], custom_metric=metric, callbacks=[cb], verbose_eval=False)
+    xgb.train(PARAMS, dtrain, 2, evals=[(dval, "val")], callbacks=[cb], verbose_eval=False)
+    second, first, _ = autotrack.runs(uri=store)
+    assert first.status == "failed" and "ended without after_training" in first.error
+    assert second.status == "finished" and len(second.metrics["val-auc"]) == 2
+
+
+def test_callback_with_sklearn_api_and_no_duplicate_under_autolog(on, store):
+    est = xgb.XGBRegressor(n_estimators=3, callbacks=[AutotrackCallback(experiment="mine", log_every_n_steps=2)])
+    est.fit(XT, YT.astype("float32"), eval_set=[(XV, YV.astype("float32"))], verbose=False)
+    run = only_run(on)
+    assert run.experiment == "mine" and run.params["callbacks"] == ["AutotrackCallback"]
+    assert [pt.step for pt in run.metrics["validation_0-rmse"]] == [1, 2]  # every 2nd iteration, and the last
+    clone = pickle.loads(pickle.dumps(copy.deepcopy(est)))  # sklearn's clone deep-copies callbacks
+    assert clone.callbacks[0].options == est.callbacks[0].options
+    dtrain, dval = dmatrices()
+    xgb.train(PARAMS, dtrain, 2, evals=[(dval, "val")], callbacks=[AutotrackCallback(experiment="mine")],
+              verbose_eval=False)
+    runs = autotrack.runs(uri=on)
+    assert len(runs) == 2 and runs[0].experiment == "mine" and len(runs[0].metrics["val-auc"]) == 2
+
+
+def test_user_exception_propagates_unchanged_and_run_fails(on):
+    dtrain, _ = dmatrices()
+
+    def metric(predt, dmat):
+        raise Boom("bad metric")
+
+    with pytest.raises(Boom, match="bad metric"):
+        xgb.train(PARAMS, dtrain, 3, evals=[(dtrain, "train")], custom_metric=metric, verbose_eval=False)
+    run = only_run(on)
+    assert run.status == "failed" and "Boom: bad metric" in run.error
+    with pytest.raises(TypeError):  # a wrong call is xgboost's own TypeError
+        xgb.train(PARAMS, dtrain, 3, no_such_argument=1)
+
+
+def test_failing_backend_cannot_stop_training(monkeypatch):
+    monkeypatch.setenv("AUTOTRACK_STRICT", "0")
+    register_backend("dead", DeadStore, clobber=True)
+    dtrain, dval = dmatrices()
+    expected = xgb.train(PARAMS, dtrain, 4, verbose_eval=False).predict(dval)
+    autotrack.autolog(uri="dead://x", frameworks=["xgboost"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        booster = xgb.train(PARAMS, dtrain, 4, evals=[(dval, "val")], verbose_eval=False)
+        est = xgb.XGBClassifier(n_estimators=4).fit(XT, YT, eval_set=[(XV, YV)], verbose=False)
+    np.testing.assert_array_equal(booster.predict(dval), expected)
+    assert booster.num_boosted_rounds() == 4, "after_iteration never stops training"
+    assert est.predict(XV).shape == (80,)
+    assert any(issubclass(w.category, AutotrackWarning) for w in caught)
+
+
+def test_disable_restores_every_original(store):
+    autotrack.autolog(uri=store, frameworks=["xgboost"])
+    assert all(owner.__dict__[attr] is not fn for (owner, attr), fn in ORIGINALS.items())
+    autotrack.autolog(disable=True)
+    assert all(owner.__dict__[attr] is fn for (owner, attr), fn in ORIGINALS.items())
+    dtrain, _ = dmatrices()
+    xgb.train(PARAMS, dtrain, 2)
+    assert autotrack.runs(uri=store) == []
+
+
+def test_callback_made_inside_the_train_call(store):
+    """``xgb.train`` is looked up before the callback is made: importing the adapter installed it."""
+    proc = python(f"""
+        import numpy as np, xgboost as xgb
+        from autotrack.integrations.xgboost import AutotrackCallback
+        x = np.arange(40, dtype="float32").reshape(20, 2)
+        d = xgb.DMatrix(x, label=(x[:, 0] > 20).astype("float32"))
+        xgb.train({{"objective": "binary:logistic"}}, d, 3, evals=[(d, "train")], verbose_eval=False,
+                  callbacks=[AutotrackCallback(uri={store!r})])
+    """)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = only_run(store)
+    assert run.params["num_boost_round"] == 3 and run.data["dtrain"]["shape"] == [20, 2]
+    assert len(run.metrics["train-logloss"]) == 3
