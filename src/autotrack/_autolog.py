@@ -38,6 +38,7 @@ _INTEGRATIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "transformers": (("transformers.trainer",), "autotrack.integrations.transformers"),
     "sklearn": (("sklearn",), "autotrack.integrations.sklearn"),
     "xgboost": (("xgboost",), "autotrack.integrations.xgboost"),
+    "keras": (("keras",), "autotrack.integrations.keras"),
 }
 _hooked: set[str] = set()
 _enabled: set[str] = set()

@@ -1,4 +1,4 @@
-"""What a Keras fit is made of, as flat params and data facts, and how to read its call.
+"""What a Keras fit is made of, as flat params and data facts.
 
 Kept apart from the callback so that it reads as a list of hooks. Everything here runs a few
 times per fit (fit start, first epoch end, fit end), never per batch, and reads only what is in
@@ -8,18 +8,39 @@ memory: no file, no network. Names are Keras's own where it has them
 
 from __future__ import annotations
 
-import copy
-import inspect
+import json
 import math
+import os
+import sys
 from typing import Any
 
 import keras
 
-__all__ = ["bind", "with_callback", "flat_callbacks", "fit_params", "compile_params", "size_params",
-           "callback_params", "end_params", "data_extra", "global_step", "learning_rate", "scalars"]
+from autotrack.integrations._common import env_rank_zero
+
+__all__ = ["rank_zero", "flat_callbacks", "log_start", "log_data", "fit_params", "compile_params",
+           "size_params", "callback_params", "end_params", "data_extra", "global_step", "learning_rate", "scalars"]
 
 _FIT_ARGS = ("epochs", "batch_size", "validation_split", "steps_per_epoch", "initial_epoch", "shuffle",
              "validation_steps", "validation_batch_size", "validation_freq")
+
+
+def rank_zero() -> bool:
+    """Whether this process records: the launcher's rank 0, TensorFlow's chief (or worker 0 when
+    ``TF_CONFIG`` names no chief), JAX's process 0."""
+    if not env_rank_zero():
+        return False
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except ValueError:
+        config = {}
+    task = config.get("task") or {}
+    if task:
+        first = ("chief", 0) if "chief" in (config.get("cluster") or {}) else ("worker", 0)
+        if (task.get("type"), int(task.get("index", 0))) != first:
+            return False
+    jax = sys.modules.get("jax") if keras.backend.backend() == "jax" else None
+    return jax is None or jax.process_index() == 0
 
 
 def flat_callbacks(callbacks: Any) -> list[Any]:
@@ -33,28 +54,18 @@ def flat_callbacks(callbacks: Any) -> list[Any]:
     return [callbacks]
 
 
-_signatures: dict[Any, inspect.Signature] = {}
+def log_start(run: Any, model: Any, arguments: dict[str, Any], callbacks: list[Any]) -> None:
+    """What is known when ``fit`` starts: its arguments, the compiled model, the data."""
+    run.log_params({**compile_params(model), **fit_params(arguments), **callback_params(callbacks)})
+    log_data(run, "train", arguments.get("x"), arguments.get("y"))
+    log_data(run, "validation", arguments.get("validation_data"))
 
 
-def bind(wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
-    """A call's arguments by name (the signature is looked up once per function)."""
-    key = getattr(wrapped, "__func__", wrapped)
-    if key not in _signatures:
-        _signatures[key] = inspect.signature(wrapped)
-    return _signatures[key].bind(*args, **kwargs)
-
-
-def with_callback(callbacks: Any, cb: Any, model: Any) -> Any:
-    """The user's callbacks plus ours, in a new container: theirs is left exactly as it was."""
-    if isinstance(callbacks, keras.callbacks.CallbackList):
-        new = copy.copy(callbacks)
-        new.callbacks = [*callbacks.callbacks, cb]
-        cb.set_model(model)
-        cb.set_params(callbacks.params)
-        return new
-    if callbacks is None:
-        return [cb]
-    return [*callbacks, cb] if isinstance(callbacks, (list, tuple)) else [callbacks, cb]
+def log_data(run: Any, name: str, x: Any, y: Any = None) -> None:
+    """Arrays get shape, dtype and a content hash; a ``tf.data`` dataset its cardinality and
+    element spec. Nothing is iterated."""
+    if x is not None:
+        run.log_data(name, x if y is None else (x, y), **data_extra(x))
 
 
 def fit_params(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -69,8 +80,10 @@ def fit_params(arguments: dict[str, Any]) -> dict[str, Any]:
 def _name(obj: Any) -> Any:
     """A loss or metric as written in ``compile`` (serialized by Keras): its name."""
     if isinstance(obj, dict) and "class_name" in obj:
-        config = obj.get("config")
-        return config.get("name", obj["class_name"]) if isinstance(config, dict) else obj["class_name"]
+        config = obj.get("config")  # a function is {"class_name": "function", "config": "its_name"}
+        if isinstance(config, dict):
+            return config.get("name", obj["class_name"])
+        return config if isinstance(config, str) else obj["class_name"]
     if isinstance(obj, dict):
         return {str(k): _name(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -98,7 +111,11 @@ def compile_params(model: Any) -> dict[str, Any]:
         params["optimizer"] = {"name": type(inner or optimizer).__name__, **{k: _plain(v) for k, v in config.items()}}
         if inner is not None:
             params["optimizer"]["loss_scale"] = type(optimizer).__name__
-    compiled = model.get_compile_config() if getattr(model, "compiled", False) else None
+    try:
+        compiled = model.get_compile_config() if getattr(model, "compiled", False) else None
+    except Exception:  # noqa: BLE001 - e.g. a lambda loss Keras cannot serialize: its name will do
+        loss = getattr(model, "loss", None)
+        compiled = {"loss": loss if isinstance(loss, str) else getattr(loss, "__name__", None) or type(loss).__name__}
     if compiled:
         loss = compiled.get("loss")
         params["loss"] = _name(loss)
@@ -142,7 +159,8 @@ def end_params(model: Any, callbacks: list[Any]) -> dict[str, Any]:
         if isinstance(cb, keras.callbacks.EarlyStopping):
             best = cb.best
             params["early_stopping"] = {
-                "stopped_epoch": int(cb.stopped_epoch), "best_epoch": int(getattr(cb, "best_epoch", 0) or 0),
+                "stopped_epoch": int(cb.stopped_epoch) if cb.stopped_epoch else None,  # None: ran to the end
+                "best_epoch": int(getattr(cb, "best_epoch", 0) or 0),
                 "best_value": float(best) if best is not None else None}
             break
     return params
