@@ -23,7 +23,7 @@ from autotrack._noop import NoopRun
 from autotrack._run import Run, active_run, start_run, status_for
 from autotrack._safety import guard
 
-__all__ = ["Options", "resolve_options", "FitSession", "Patcher", "outermost", "env_rank_zero", "CheckpointTracker"]
+__all__ = ["Options", "resolve_options", "explicit_options", "FitSession", "Patcher", "outermost", "env_rank_zero", "CheckpointTracker"]
 
 _UNSET: Any = object()
 _PROXY = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
@@ -47,6 +47,14 @@ def resolve_options(**explicit: Any) -> Options:
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ValueError(f"log_every_n_steps must be a positive int or None, not {n!r}")
     return Options(**values)
+
+
+def explicit_options(**given: Any) -> dict[str, Any]:
+    """The settings a callback was given (``None`` = not given), checked at construction so a
+    bad value fails when the callback is made, not at the first epoch."""
+    chosen = {k: v for k, v in given.items() if v is not None}
+    resolve_options(**chosen)
+    return chosen
 
 
 def env_rank_zero() -> bool:

@@ -27,9 +27,9 @@ from autotrack._safety import guard
 from autotrack.integrations import _keras_params as P
 from autotrack.integrations._common import FitSession, Patcher, resolve_options
 
-__all__ = ["install", "undo", "fitting", "state", "recording", "last_fit"]
+__all__ = ["install", "fitting", "state", "recording", "last_fit"]
 
-state = {"autolog": False, "user_callbacks": False}
+state = {"autolog": False}
 recording: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()  # model -> its fit's recorder
 last_fit: "weakref.WeakKeyDictionary[Any, tuple[Any, int, bool]]" = weakref.WeakKeyDictionary()  # (run, epoch, owned)
 _classes: list[type] = []  # AutotrackCallback and the class autolog() injects
@@ -172,6 +172,3 @@ def install(callback: type, injected: type) -> None:
         _patcher.wrap(keras.Model, "save", _saver(False))
         _patcher.wrap(keras.Model, "save_weights", _saver(True))
 
-
-def undo() -> None:
-    _patcher.undo()

@@ -17,7 +17,7 @@ import keras
 from autotrack._safety import guard
 from autotrack.integrations import _keras_params as P
 from autotrack.integrations import _keras_wrappers as W
-from autotrack.integrations._common import FitSession, resolve_options
+from autotrack.integrations._common import FitSession, explicit_options, resolve_options
 from autotrack.integrations._keras_checkpoints import Checkpoints, log_model
 
 __all__ = ["AutotrackCallback", "enable", "disable"]
@@ -37,9 +37,9 @@ class AutotrackCallback(keras.callbacks.Callback):
     def __init__(self, uri: str | None = None, experiment: str | None = None, log_checkpoints: Any = None,
                  log_models: bool | None = None, log_every_n_steps: int | None = None, name: str | None = None) -> None:
         super().__init__()
-        given = dict(uri=uri, experiment=experiment, log_checkpoints=log_checkpoints, log_models=log_models,
-                     log_every_n_steps=log_every_n_steps)
-        self.options = resolve_options(**{k: v for k, v in given.items() if v is not None})
+        self.options = resolve_options(**explicit_options(
+            uri=uri, experiment=experiment, log_checkpoints=log_checkpoints, log_models=log_models,
+            log_every_n_steps=log_every_n_steps))
         if self.options.log_every_n_steps:
             self.on_train_batch_end = self._on_batch  # the only batch hook, and only when asked
         self._name = name
@@ -47,7 +47,6 @@ class AutotrackCallback(keras.callbacks.Callback):
         self._wrapped = False  # True while the fit wrapper drives this callback
         self._callbacks: list[Any] = []
         self._spe = 1
-        W.state["user_callbacks"] |= type(self) is not _Injected
         W.install(AutotrackCallback, _Injected)
 
     # -- the run's life (the fit wrapper calls _begin/_finish; without it, the train hooks do) --
@@ -160,8 +159,7 @@ def enable(config: Any) -> None:
 
 
 def disable() -> None:
-    """autolog(disable=True): no callback is added any more; the wrappers go too unless the user
-    made an ``AutotrackCallback`` (it needs them to see fit's arguments and exceptions)."""
+    """autolog(disable=True): no callback is added any more. The wrappers stay, inert: a later
+    ``model.fit(callbacks=[AutotrackCallback()])`` looks ``fit`` up before the callback exists, and
+    the callback needs the wrapper to see fit's arguments and exceptions."""
     W.state["autolog"] = False
-    if not W.state["user_callbacks"]:
-        W.undo()

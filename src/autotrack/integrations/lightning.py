@@ -16,7 +16,8 @@ import tempfile
 from typing import Any
 
 from autotrack._safety import guard
-from autotrack.integrations._common import CheckpointTracker, FitSession, Patcher, resolve_options
+from autotrack.integrations._common import (CheckpointTracker, FitSession, Patcher, explicit_options,
+                                             resolve_options)
 from autotrack.integrations._lightning_params import dataloader_info, epoch_metric_names, fit_params, scalar_metrics
 
 __all__ = ["AutotrackCallback", "enable", "disable"]
@@ -40,10 +41,8 @@ _NS = _namespaces()
 class _Recorder:
     def __init__(self, uri: str | None = None, experiment: str | None = None, log_checkpoints: Any = None,
                  log_models: bool | None = None, log_every_n_steps: int | None = None, name: str | None = None) -> None:
-        given = dict(uri=uri, experiment=experiment, log_checkpoints=log_checkpoints, log_models=log_models,
-                     log_every_n_steps=log_every_n_steps)
-        self._explicit = {k: v for k, v in given.items() if v is not None}
-        resolve_options(**self._explicit)  # bad settings fail here, not at the first epoch
+        self._explicit = explicit_options(uri=uri, experiment=experiment, log_checkpoints=log_checkpoints,
+                                          log_models=log_models, log_every_n_steps=log_every_n_steps)
         self._name = name
         self._session: FitSession | None = None
         self._last_fit: Any = None

@@ -29,7 +29,8 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from autotrack._run import active_run
 from autotrack._safety import guard
-from autotrack.integrations._common import CheckpointTracker, FitSession, Patcher, resolve_options
+from autotrack.integrations._common import (CheckpointTracker, FitSession, Patcher, explicit_options,
+                                             resolve_options)
 from autotrack.integrations._transformers_params import (REDACTED, checkpoint_dir, checkpoint_score, loader_info,
                                                           scalar_logs, seeds, train_params)
 
@@ -49,10 +50,8 @@ class AutotrackCallback(transformers.TrainerCallback):
 
     def __init__(self, uri: str | None = None, experiment: str | None = None, log_checkpoints: Any = None,
                  log_models: bool | None = None, log_every_n_steps: int | None = None, name: str | None = None) -> None:
-        given = dict(uri=uri, experiment=experiment, log_checkpoints=log_checkpoints, log_models=log_models,
-                     log_every_n_steps=log_every_n_steps)
-        self._explicit = {k: v for k, v in given.items() if v is not None}
-        resolve_options(**self._explicit)  # bad settings fail here, not at the first step
+        self._explicit = explicit_options(uri=uri, experiment=experiment, log_checkpoints=log_checkpoints,
+                                          log_models=log_models, log_every_n_steps=log_every_n_steps)
         self._name = name
         self._session: FitSession | None = None
         self._last_train: Any = None

@@ -24,7 +24,7 @@ import xgboost as xgb
 from autotrack._safety import guard
 from autotrack.integrations import _xgboost_record as rec
 from autotrack.integrations import _xgboost_wrap as wrap
-from autotrack.integrations._common import FitSession, outermost, resolve_options
+from autotrack.integrations._common import FitSession, explicit_options, outermost, resolve_options
 
 __all__ = ["AutotrackCallback", "enable", "disable"]
 
@@ -60,9 +60,9 @@ class AutotrackCallback(xgb.callback.TrainingCallback):
     def __init__(self, uri: str | None = None, experiment: str | None = None, log_checkpoints: Any = None,
                  log_models: bool | None = None, log_every_n_steps: int | None = None) -> None:
         super().__init__()
-        given = dict(uri=uri, experiment=experiment, log_checkpoints=log_checkpoints, log_models=log_models,
-                     log_every_n_steps=log_every_n_steps)
-        self.options = resolve_options(**{k: v for k, v in given.items() if v is not None})
+        self.options = resolve_options(**explicit_options(
+            uri=uri, experiment=experiment, log_checkpoints=log_checkpoints, log_models=log_models,
+            log_every_n_steps=log_every_n_steps))
         self._wrapped = False  # True while a wrapper drives this callback's run
         self._reset()
         with guard("xgboost: installing the train/fit wrappers"):
