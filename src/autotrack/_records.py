@@ -155,10 +155,10 @@ class RunRecord:
         data: dict[str, Any] = {}
         environment: dict[str, Any] = {}
         columns: dict[str, list[dict[str, list[Any]]]] = {}
-        artifacts: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
+        artifacts: list[tuple[int, float, dict[str, Any]]] = []
+        updates: list[tuple[int, float, dict[str, Any]]] = []
         final: dict[str, Any] | None = None
-        for seg in self._backend.read_segments(self.id):
+        for index, seg in enumerate(self._backend.read_segments(self.id)):
             for key, value, ts in seg.get("params", ()):
                 params[key] = _decode(value)
                 history.setdefault(key, []).append((params[key], ts))
@@ -170,8 +170,9 @@ class RunRecord:
                 data[key] = _decode(value)
             for key, col in seg.get("metrics", {}).items():
                 columns.setdefault(key, []).append(col)
-            artifacts.extend(seg.get("artifacts", ()))
-            updates.extend(seg.get("artifact_updates", ()))
+            # put order: segment, then call time within it
+            artifacts.extend((index, a.get("time") or 0, a) for a in seg.get("artifacts", ()))
+            updates.extend((index, u.get("time") or 0, u) for u in seg.get("artifact_updates", ()))
             if "environment" in seg:
                 environment = _decode(seg["environment"])
             if "status" in seg:
@@ -181,13 +182,18 @@ class RunRecord:
         self._columns = columns
         self._metrics: dict[str, list[MetricPoint]] | None = None
         by_name: dict[str, dict[str, Any]] = {}
-        for doc in artifacts:
-            by_name[doc["name"]] = dict(doc, metadata=dict(doc.get("metadata") or {}))
-        for upd in updates:  # by artifact name, or by the directory (group) it was logged as
-            target = upd.get("name")
-            for doc in by_name.values():
-                if doc["name"] == target or doc["metadata"].get("group") == target:
-                    doc["metadata"].update(_decode(upd.get("metadata") or {}))
+        # An update applies to the artifacts logged before it: a file logged again under its name
+        # (``last.ckpt``) after an update of its earlier version starts with clean metadata.
+        for _seg, _time, is_update, doc in sorted(
+                [(n, t, 0, d) for n, t, d in artifacts] + [(n, t, 1, d) for n, t, d in updates],
+                key=lambda item: item[:3]):
+            if not is_update:
+                by_name[doc["name"]] = dict(doc, metadata=dict(doc.get("metadata") or {}))
+                continue
+            target = doc.get("name")  # by artifact name, or by the directory (group) it was logged as
+            for art in by_name.values():
+                if art["name"] == target or art["metadata"].get("group") == target:
+                    art["metadata"].update(_decode(doc.get("metadata") or {}))
         self._artifacts = [ArtifactRecord(_decode(d), self._backend) for d in by_name.values()]
         self._error = final.get("error") if final else None
         if final and self.status == "running":

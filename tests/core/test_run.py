@@ -312,3 +312,16 @@ def test_release_a_directory_frees_each_file_unless_shared(store, tmp_path):
         arts["checkpoint-1/weights.bin"].read_bytes()
     assert arts["checkpoint-1/config.json"].metadata["kept"] is True  # checkpoint-2 still has these bytes
     assert arts["checkpoint-2/weights.bin"].read_bytes() == b"weights 2"
+
+
+def test_artifact_logged_again_after_release_starts_clean(store, tmp_path):
+    f = tmp_path / "last.ckpt"
+    f.write_bytes(b"epoch 0")
+    with autotrack.start_run(uri=store) as run:
+        run.log_artifact(f, kind="checkpoint", metadata={"epoch": 0})
+        run.flush()
+        f.write_bytes(b"epoch 1")  # rewritten in place, as a trainer does with last.ckpt
+        run.release_artifact("last.ckpt")
+        run.log_artifact(f, kind="checkpoint", metadata={"epoch": 1})
+    (art,) = autotrack.last_run(store).artifacts
+    assert art.metadata == {"epoch": 1} and art.read_bytes() == b"epoch 1"

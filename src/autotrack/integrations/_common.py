@@ -165,6 +165,8 @@ class CheckpointTracker:
         if not os.path.exists(path):
             return None
         name = self.prefix + os.path.basename(os.path.normpath(path))
+        if self.names.get(os.path.abspath(path)) == name and not self.keep_all:
+            self.run.release_artifact(name)  # written again in place (last.ckpt): free the old bytes
         self.names[os.path.abspath(path)] = name
         self.run.log_artifact(path, name=name, kind="checkpoint", metadata=metadata)
         return name
