@@ -159,7 +159,14 @@ def pick_metrics(finals: Iterable[Mapping[str, float]], limit: int = 3) -> list[
 
     def rank(name: str) -> tuple[int, bool, int, str]:
         low = name.lower()
-        group = 0 if low.startswith(_PREFERRED_PREFIXES) else (1 if "loss" in low else 2)
+        if low.startswith(_PREFERRED_PREFIXES) or low.startswith(("test_", "mean_test_")):
+            group = 0  # held-out data: validation, test, a search's cross-validated score
+        elif "loss" in low or "score" in low or "acc" in low:
+            group = 1
+        else:
+            group = 2  # timings and the like come last
+        if "time" in low or "runtime" in low or "per_second" in low:
+            group = 3
         return group, "loss" not in low, -counts[name], name
 
     return sorted(counts, key=rank)[:limit]
