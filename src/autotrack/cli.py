@@ -1,4 +1,4 @@
-"""The ``autotrack`` command: list, show, compare and fetch recorded runs.
+"""The ``autotrack`` command: list, show, compare and fetch recorded runs; serve and sync a store.
 
 Every command reads through the public reading API (``runs``, ``get_run``, ``RunRecord``), so the
 command line shows exactly what a notebook would see. Two rules shape this module:
@@ -98,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="PATH", default=".",
                    help="file to write, or an existing directory to put it in (default: the current directory)")
     p.set_defaults(func=_cmd_get)
+
+    from autotrack._cli_server import add_commands
+
+    add_commands(sub, common)  # serve, sync
     return parser
 
 
@@ -320,6 +324,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
+    except UsageError as exc:
+        _fail(str(exc))
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -250,7 +250,7 @@ def test_unknown_scheme_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_usage_errors_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (["show"], ["bogus"], ["runs", "--limit", "-1"], ["runs", "--status", "done"],
-                 ["diff", "a"], ["serve"], ["runs", "--nope"]):
+                 ["diff", "a"], ["serve", "--port", "http"], ["runs", "--nope"]):
         code, out, err = _run(capsys, *argv)
         assert code == 2, argv
         _one_line_error(err)

@@ -56,7 +56,9 @@ class Backend(Protocol):
 
 
 # scheme -> (dotted path "module:Class", install hint for a missing dependency)
-_BUILTIN: dict[str, tuple[str, str]] = {}
+_BUILTIN: dict[str, tuple[str, str]] = {
+    scheme: ("autotrack.backends.http:HttpBackend", "pip install 'autotrack[server]'") for scheme in ("http", "https")
+}
 _registry: dict[str, Any] = {}
 _instances: dict[str, Backend] = {}
 _lock = threading.Lock()

@@ -1,0 +1,27 @@
+"""Run the server on uvicorn (``autotrack serve``)."""
+
+from __future__ import annotations
+
+import os
+
+from autotrack.server import app as _app
+
+__all__ = ["serve"]
+
+
+def serve(store_uri: str, host: str = "127.0.0.1", port: int = 8080, token: str | None = None, workers: int = 1,
+          max_json_bytes: int | None = None, max_artifact_bytes: int | None = None, log_level: str = "info") -> None:
+    """Serve ``store_uri`` until interrupted. Settings travel through the environment so that
+    each of ``workers`` processes builds the same app."""
+    import uvicorn
+
+    _app.create_app(store_uri, token)  # fail here, in one line, on a bad store URI
+    os.environ[_app.ENV_STORE] = store_uri
+    os.environ[_app.ENV_TOKEN] = token or ""
+    if max_json_bytes:
+        os.environ[_app.ENV_MAX_JSON] = str(max_json_bytes)
+    if max_artifact_bytes:
+        os.environ[_app.ENV_MAX_ARTIFACT] = str(max_artifact_bytes)
+    uvicorn.run("autotrack.server.app:create_app_from_env", factory=True, host=host, port=port,
+                workers=workers if workers > 1 else None, log_level=log_level, server_header=False,
+                proxy_headers=True, timeout_graceful_shutdown=10)
