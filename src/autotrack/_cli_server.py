@@ -9,19 +9,14 @@ import shutil
 import sys
 from typing import Any
 
+from autotrack.cli import whole_number
+
 __all__ = ["add_commands"]
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def _positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {number}")
-    return number
+_positive = whole_number(1)
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:

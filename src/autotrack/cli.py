@@ -35,14 +35,22 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _limit(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 (all runs) or more, not {number}")
-    return number
+def whole_number(minimum: int, meaning: str = "") -> Callable[[str], int]:
+    """An argparse type: an int of at least ``minimum`` (``meaning`` explains the minimum)."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+        if number < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum}{meaning} or more, not {number}")
+        return number
+
+    return parse
+
+
+_limit = whole_number(0, " (all runs)")
 
 
 def _global_options(parser: argparse.ArgumentParser, sub: bool) -> None:
