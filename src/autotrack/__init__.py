@@ -6,9 +6,9 @@ needs a store): names are resolved on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import sys
 
+TYPE_CHECKING = False  # not ``typing``: importing it costs several ms of the import budget
 __version__ = "0.1.0"
 
 __all__ = [
@@ -67,7 +67,8 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'autotrack' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    __import__(module)
+    value = getattr(sys.modules[module], name)
     globals()[name] = value
     return value
 
@@ -77,6 +78,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
+
     from autotrack._autolog import autolog
     from autotrack._errors import (AmbiguousRunError, ArtifactNotFoundError, AutotrackError,
                                    BackendUnavailableError, ConfigError, IntegrityError, RunNotFoundError)

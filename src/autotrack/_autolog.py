@@ -2,33 +2,67 @@
 
 Adapters register here by framework name with the modules that trigger them and the dotted
 path of their integration module. When a trigger module is imported (before or after
-``autolog()`` -- wrapt's post-import hooks handle both), the integration module is imported and
+``autolog()`` -- ``autotrack._hooks`` handles both), the integration module is imported and
 its ``enable(config)`` called; ``autolog(disable=True)`` calls ``disable()`` on those enabled.
 The core never imports a framework itself.
+
+Cheap on purpose (``import autotrack; autotrack.autolog()`` is timed by bench/): no wrapt, no
+dataclasses, no logging until a framework is actually imported. ``AutologConfig`` (a frozen
+dataclass, for adapters) is built on first use.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
-import threading
-from typing import Any, Iterable
-
-import wrapt
+import sys
+import _thread  # not threading: a few ms of import time, and only locks are needed
 
 from autotrack._capture.seeds import install_seed_hooks
-from autotrack._safety import guard
+from autotrack._hooks import when_imported
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Iterable
 
 __all__ = ["AutologConfig", "autolog", "register_integration", "integrations", "current_config"]
 
+_FIELDS = ("uri", "experiment", "log_checkpoints", "log_models", "log_every_n_steps")
+_config_class: Any = None
 
-@dataclasses.dataclass(frozen=True)
-class AutologConfig:
-    uri: str | None = None
-    experiment: str | None = None
-    log_checkpoints: bool | str = True
-    log_models: bool = True
-    log_every_n_steps: int | None = None
+
+def _config_type() -> Any:
+    """The ``AutologConfig`` dataclass, defined on first use (``dataclasses`` costs ~5-10 ms)."""
+    global _config_class
+    if _config_class is None:
+        import dataclasses
+
+        @dataclasses.dataclass(frozen=True)
+        class AutologConfig:
+            uri: str | None = None
+            experiment: str | None = None
+            log_checkpoints: bool | str = True
+            log_models: bool = True
+            log_every_n_steps: int | None = None
+
+        AutologConfig.__module__, AutologConfig.__qualname__ = __name__, "AutologConfig"
+        _config_class = AutologConfig
+    return _config_class
+
+
+def __getattr__(name: str) -> Any:
+    if name == "AutologConfig":
+        return _config_type()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _guard(kind: str) -> Any:
+    from autotrack._safety import guard
+
+    return guard(kind)
+
+
+def _import(module: str) -> Any:
+    __import__(module)
+    return sys.modules[module]
 
 
 # framework name -> (trigger modules, integration module path)
@@ -43,8 +77,9 @@ _INTEGRATIONS: dict[str, tuple[tuple[str, ...], str]] = {
 _hooked: set[str] = set()
 _enabled: set[str] = set()
 _wanted: set[str] = set()
-_config: AutologConfig | None = None
-_lock = threading.RLock()
+_settings: tuple[Any, ...] | None = None  # the values of _FIELDS while autolog is on
+_config: Any = None  # AutologConfig of _settings, built when first asked for
+_lock = _thread.RLock()
 
 
 def register_integration(name: str, triggers: Iterable[str], module: str) -> None:
@@ -56,18 +91,24 @@ def integrations() -> dict[str, tuple[tuple[str, ...], str]]:
     return dict(_INTEGRATIONS)
 
 
-def current_config() -> AutologConfig | None:
-    """The active autolog settings, or None when autolog is off (adapters read this)."""
-    return _config
+def current_config() -> Any:
+    """The active ``AutologConfig``, or None when autolog is off (adapters read this)."""
+    global _config
+    with _lock:
+        if _settings is None:
+            return None
+        if _config is None:
+            _config = _config_type()(*_settings)
+        return _config
 
 
 def _enable(name: str) -> None:
     with _lock:
-        if name in _enabled or name not in _wanted or _config is None:
+        if name in _enabled or name not in _wanted or _settings is None:
             return
-        with guard(f"enabling the {name} integration"):
-            module = importlib.import_module(_INTEGRATIONS[name][1])
-            module.enable(_config)
+        with _guard(f"enabling the {name} integration"):
+            module = _import(_INTEGRATIONS[name][1])
+            module.enable(current_config())
             _enabled.add(name)
 
 
@@ -88,31 +129,32 @@ def autolog(
     disable: bool = False,
 ) -> None:
     """Record every supported framework's training from now on (idempotent; see docs/api.md)."""
-    global _config
+    global _config, _settings
     with _lock:
         if disable:
             for name in sorted(_enabled if frameworks is None else set(frameworks) & _enabled):
-                with guard(f"disabling the {name} integration"):
-                    importlib.import_module(_INTEGRATIONS[name][1]).disable()
+                with _guard(f"disabling the {name} integration"):
+                    _import(_INTEGRATIONS[name][1]).disable()
                 _enabled.discard(name)
                 _wanted.discard(name)
             if frameworks is None:
                 _wanted.clear()
-                _config = None
+                _settings = _config = None
             return
         chosen = set(_INTEGRATIONS) if frameworks is None else set(frameworks)
         unknown = chosen - set(_INTEGRATIONS)
         if unknown:
             raise ValueError(f"unknown framework(s) {sorted(unknown)}; known: {sorted(_INTEGRATIONS)}")
-        new_config = AutologConfig(uri, experiment, log_checkpoints, log_models, log_every_n_steps)
+        new_settings = (uri, experiment, log_checkpoints, log_models, log_every_n_steps)
         reenable = set()
-        if _config is not None and new_config != _config:
+        if _settings is not None and new_settings != _settings:
             for name in list(_enabled):  # settings changed: re-enable every one with the new ones
-                with guard(f"disabling the {name} integration"):
-                    importlib.import_module(_INTEGRATIONS[name][1]).disable()
+                with _guard(f"disabling the {name} integration"):
+                    _import(_INTEGRATIONS[name][1]).disable()
                 _enabled.discard(name)
                 reenable.add(name)
-        _config = new_config
+        if new_settings != _settings:
+            _settings, _config = new_settings, None
         _wanted.update(chosen)
         chosen |= reenable
         install_seed_hooks()
@@ -121,9 +163,7 @@ def autolog(
                 if (name, trigger) in _hooked:  # type: ignore[comparison-overlap]
                     continue
                 _hooked.add((name, trigger))  # type: ignore[arg-type]
-                wrapt.register_post_import_hook(_make_hook(name), trigger)
+                when_imported(trigger, _make_hook(name))  # at once if already imported
             for trigger in _INTEGRATIONS[name][0]:
-                import sys
-
                 if trigger in sys.modules:
                     _enable(name)

@@ -1,7 +1,7 @@
 """Seed capture: which seeds the user set, through which call, recorded into the runs that follow.
 
 autotrack never sets a seed itself. It wraps the seeding functions of libraries as they are
-imported (wrapt post-import hooks, so the order of imports does not matter) and notes each call
+imported (``autotrack._hooks``, so the order of imports does not matter) and notes each call
 in a process-wide table. A run copies that table when it starts and receives later calls as they
 happen. Environment variables that fix seeds (``PYTHONHASHSEED``, ``PL_GLOBAL_SEED``) and
 ``torch.initial_seed()`` (when torch is already imported) are read at run start.
@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
-from typing import Any, Callable
+import _thread  # not threading: a few ms of import time, and only locks are needed
 
-import wrapt
+from autotrack._hooks import when_imported
 
-from autotrack._safety import guard
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Callable
 
 __all__ = ["install_seed_hooks", "record_seed", "seeds_snapshot", "recorded_seeds"]
 
 _seeds: dict[str, Any] = {}
 _listeners: list[Callable[[str, Any], None]] = []
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 _installed = False
 _patched: set[tuple[str, str]] = set()
 
@@ -41,6 +42,10 @@ def record_seed(source: str, value: Any) -> None:
         value = repr(value)
     with _lock:
         _seeds[source] = value
+    if not _listeners:
+        return
+    from autotrack._safety import guard
+
     for listener in list(_listeners):
         with guard("recording a seed"):
             listener(source, value)
@@ -63,6 +68,8 @@ def seeds_snapshot() -> dict[str, Any]:
                 out[var] = raw
     torch = sys.modules.get("torch")
     if torch is not None:
+        from autotrack._safety import guard
+
         with guard("reading torch.initial_seed"):
             out["torch.initial_seed"] = int(torch.initial_seed())
     return out
@@ -77,14 +84,21 @@ def _first_arg(args: tuple[Any, ...], kwargs: dict[str, Any], *names: str) -> An
     return None
 
 
-def _wrapper(source: str, names: tuple[str, ...], use_result: bool = False) -> Callable[..., Any]:
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        result = wrapped(*args, **kwargs)  # the user's call runs first and its errors propagate
+def _wrap(original: Callable[..., Any], source: str, names: tuple[str, ...], use_result: bool) -> Callable[..., Any]:
+    """A plain function wrapper (no wrapt: patching must stay cheap on the training thread)."""
+    import functools
+
+    from autotrack._safety import guard
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)  # the user's call runs first and its errors propagate
         value = result if use_result and isinstance(result, int) else _first_arg(args, kwargs, *names)
         with guard("recording a seed"):
             record_seed(source, value)
         return result
 
+    wrapper.__autotrack_seed__ = True  # type: ignore[attr-defined]
     return wrapper
 
 
@@ -108,19 +122,22 @@ def _patch(holder_name: str, attr: str, source: str, names: tuple[str, ...], use
     """Wrap ``holder.attr`` and every other loaded module attribute bound to the same function."""
     holder = _resolve(holder_name)
     original = getattr(holder, attr, None) if holder is not None else None
-    if original is None or isinstance(original, wrapt.FunctionWrapper):
+    if original is None or getattr(original, "__autotrack_seed__", False):
         return
-    wrapped = wrapt.FunctionWrapper(original, _wrapper(source, names, use_result))
+    wrapped = _wrap(original, source, names, use_result)
     setattr(holder, attr, wrapped)
     root = holder_name.split(".")[0]
     roots = (root, *_REEXPORTERS.get(root, ()))
+    prefixes = tuple(r + "." for r in roots)
+    # thousands of modules once torch is loaded: one C-level prefix test each, and the module's
+    # own __dict__ (a getattr could make a lazy module import things)
     for name, mod in list(sys.modules.items()):
-        if mod is None or not any(name == r or name.startswith(r + ".") for r in roots):
+        if name not in roots and not name.startswith(prefixes):
             continue
         try:
-            if getattr(mod, attr, None) is original:
+            if vars(mod).get(attr) is original:
                 setattr(mod, attr, wrapped)
-        except Exception:  # noqa: BLE001 - lazy modules may refuse getattr/setattr
+        except Exception:  # noqa: BLE001 - odd entries in sys.modules, modules refusing setattr
             continue
     _patched.add((holder_name, attr))
 
@@ -140,6 +157,8 @@ _TARGETS: list[tuple[str, str, str, str, tuple[str, ...], bool]] = [
 
 def _hook_for(targets: list[tuple[str, str, str, str, tuple[str, ...], bool]]) -> Callable[[Any], None]:
     def hook(_module: Any) -> None:
+        from autotrack._safety import guard
+
         for _, holder, attr, source, names, use_result in targets:
             with guard("installing seed capture"):
                 _patch(holder, attr, source, names, use_result)
@@ -157,4 +176,4 @@ def install_seed_hooks() -> None:
     for target in _TARGETS:
         by_trigger.setdefault(target[0], []).append(target)
     for trigger, targets in by_trigger.items():
-        wrapt.register_post_import_hook(_hook_for(targets), trigger)
+        when_imported(trigger, _hook_for(targets))  # at once for modules already imported
