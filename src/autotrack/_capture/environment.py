@@ -9,7 +9,6 @@ user's program (CUDA initialisation, TF logging, thread pools).
 from __future__ import annotations
 
 import codecs
-import importlib.metadata
 import os
 import platform
 import re
@@ -52,24 +51,93 @@ def _normalise(name: str) -> str:
 _packages_cache: dict[tuple[str, ...], dict[str, str]] = {}
 
 
+def _header(text: str) -> tuple[str | None, str | None]:
+    """Name and Version from a METADATA/PKG-INFO text: only the header block, no email parser
+    (``importlib.metadata``'s parses the whole file, twice per package: ~1 ms each)."""
+    name = version = None
+    for line in text.split("\n", 200)[:200]:
+        if not line.strip():
+            break  # end of the headers; the description follows
+        if line[:5].lower() == "name:":
+            name = line[5:].strip()
+        elif line[:8].lower() == "version:":
+            version = line[8:].strip()
+        if name and version:
+            break
+    return name, version
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read(64 * 1024)
+    except OSError:
+        return None
+
+
+def _scan_dir(entry: str) -> list[tuple[str, str]] | None:
+    """(name, version) of the distributions found in one ``sys.path`` folder, as
+    ``importlib.metadata`` would find them; None where only it can tell (zip files)."""
+    folder = entry or "."
+    if not os.path.isdir(folder):
+        return None if os.path.exists(folder) else []
+    try:
+        children = os.listdir(folder)
+    except OSError:
+        return []
+    found = []
+    if folder.lower().endswith(".egg") and "EGG-INFO" in children:
+        children = ["EGG-INFO"]
+    for child in children:
+        low = child.lower()
+        if low.endswith(".dist-info"):
+            text = _read(os.path.join(folder, child, "METADATA"))
+        elif low.endswith(".egg-info") or low == "egg-info":
+            path = os.path.join(folder, child)
+            text = _read(os.path.join(path, "PKG-INFO")) if os.path.isdir(path) else _read(path)
+        else:
+            continue
+        name, version = _header(text or "")
+        if name:
+            found.append((name, version or "unknown"))
+    return found
+
+
 def _packages() -> dict[str, str]:
     """Read from metadata only, so that listing a package never imports it.
 
-    Cached per ``sys.path``: scanning every distribution is most of a capture's cost, and a
-    process that starts many runs (a grid search) should not pay it for each one.
+    Cached per ``sys.path``: a process that starts many runs (a grid search) pays once. The
+    folders on ``sys.path`` are read directly (their headers only): ~10x cheaper than
+    ``importlib.metadata.distributions()``, which stays the fallback for zipped entries.
     """
     key_path = tuple(sys.path)
     cached = _packages_cache.get(key_path)
     if cached is not None:
         return dict(cached)
     found: dict[str, str] = {}
+    for entry in key_path:
+        dists = _safe(lambda: _scan_dir(entry), [])
+        if dists is None:
+            return _packages_from_metadata(key_path)
+        for name, version in dists:
+            # The first hit follows sys.path order, i.e. the copy an import would actually load.
+            found.setdefault(_normalise(name), version)
+    return _cache(key_path, found)
+
+
+def _packages_from_metadata(key_path: tuple[str, ...]) -> dict[str, str]:
+    import importlib.metadata
+
+    found: dict[str, str] = {}
     for dist in importlib.metadata.distributions():
-        name = _safe(lambda: dist.metadata["Name"])
-        if not name:
-            continue
-        key = _normalise(str(name))
-        # The first hit follows sys.path order, i.e. the copy an import would actually load.
-        found.setdefault(key, str(_safe(lambda: dist.version) or "unknown"))
+        text = _safe(lambda: dist.read_text("METADATA") or dist.read_text("PKG-INFO"))
+        name, version = _header(text or "")
+        if name:
+            found.setdefault(_normalise(name), version or "unknown")
+    return _cache(key_path, found)
+
+
+def _cache(key_path: tuple[str, ...], found: dict[str, str]) -> dict[str, str]:
     result = dict(sorted(found.items()))
     _packages_cache.clear()
     _packages_cache[key_path] = result
@@ -201,13 +269,45 @@ def _strip_credentials(url: str) -> str:
 
 
 def _remote(cwd: str, branch: str | None) -> str | None:
-    names = (_git(["remote"], cwd) or "").split()
-    upstream = branch and (_git(["config", "--get", f"branch.{branch}.remote"], cwd) or "").strip()
-    name = next((n for n in (upstream, "origin", *names) if n and n in names), None)
-    if name is None:
-        return None
-    url = (_git(["config", "--get", f"remote.{name}.url"], cwd) or "").strip()
+    """The branch's upstream remote, else ``origin``, else the first; one git call for all."""
+    raw = _git(["config", "-z", "--get-regexp", r"^(remote\..+\.url|branch\..+\.remote)$"], cwd) or ""
+    urls: dict[str, str] = {}
+    upstream = None
+    for item in raw.split("\0"):
+        key, _, value = item.partition("\n")
+        if key.startswith("remote.") and key.endswith(".url"):
+            urls.setdefault(key[len("remote."):-len(".url")], value.strip())
+        elif branch and key == f"branch.{branch}.remote":
+            upstream = value.strip()
+    name = next((n for n in (upstream, "origin", *urls) if n and n in urls), None)
+    url = urls.get(name) if name else None
     return _strip_credentials(url) if url else None
+
+
+def _status(cwd: str, spec: list[str]) -> tuple[str | None, str | None, bool, list[str]]:
+    """(commit, branch, dirty, untracked) from one ``git status --porcelain=v2 --branch``."""
+    raw = _git(["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all", *spec], cwd) or ""
+    entries = raw.split("\0")
+    commit = branch = None
+    dirty, untracked, i = False, [], 0
+    while i < len(entries):
+        entry = entries[i]
+        i += 1
+        if entry.startswith("# branch.oid "):
+            commit = entry[len("# branch.oid "):].strip()
+            commit = None if commit == "(initial)" else commit or None
+        elif entry.startswith("# branch.head "):
+            branch = entry[len("# branch.head "):].strip()
+            branch = None if branch == "(detached)" else branch or None
+        elif entry.startswith("#") or not entry:
+            continue
+        else:
+            dirty = True
+            if entry.startswith("? ") and len(untracked) < _UNTRACKED_MAX:
+                untracked.append(entry[2:])
+            elif entry.startswith("2 "):
+                i += 1  # renames and copies carry their old path next
+    return commit, branch, dirty, untracked
 
 
 def _cap(raw: str) -> tuple[str, bool]:
@@ -247,17 +347,9 @@ def capture_git(path: str, exclude: Sequence[str] = ()) -> dict[str, Any] | None
         root = _git(["rev-parse", "--show-toplevel"], cwd)
         if not root or not root.strip():
             return None
-        commit = (_git(["rev-parse", "--verify", "-q", "HEAD"], cwd) or "").strip() or None
-        branch = (_git(["symbolic-ref", "-q", "--short", "HEAD"], cwd) or "").strip() or None
         spec = _pathspec(root.strip(), exclude)
-        status = _git(["status", "--porcelain=v1", "-z", "--untracked-files=all", *spec], cwd) or ""
-        entries = status.split("\0")
-        untracked, i = [], 0
-        while i < len(entries):
-            entry = entries[i]
-            if entry.startswith("??") and len(untracked) < _UNTRACKED_MAX:
-                untracked.append(entry[3:])
-            i += 2 if set(entry[:2]) & {"R", "C"} else 1  # renames carry their old path next
+        # four git processes in all (they compete with training for the cores)
+        commit, branch, dirty, untracked = _status(cwd, spec)
         diff_args = ["HEAD"] if commit else ["--cached"]
         diff = _git(["diff", "--no-color", "--no-ext-diff", "--no-textconv", *diff_args, *spec],
                     cwd) or ""
@@ -267,7 +359,7 @@ def capture_git(path: str, exclude: Sequence[str] = ()) -> dict[str, Any] | None
             "commit": commit,
             "branch": branch,
             "remote": _remote(cwd, branch),
-            "dirty": bool(status.strip("\0").strip()),
+            "dirty": dirty,
             "diff": text,
             "diff_truncated": truncated,
             "diff_bytes": len(diff.encode("utf-8")),
