@@ -11,7 +11,7 @@ from typing import Any
 
 from autotrack.cli import whole_number
 
-__all__ = ["add_commands"]
+__all__ = ["add_commands", "server_token", "check_bind", "store_uri"]
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -42,31 +42,28 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 # -- serve -----------------------------------------------------------------------------------
-def cmd_serve(args: argparse.Namespace) -> int:
+def store_uri(args: argparse.Namespace, refusal: str) -> str:
+    """The store a server command serves: --uri or the configured default, never a server URI."""
     from autotrack._config import resolve_uri
     from autotrack.backends.base import scheme_of
 
     uri = resolve_uri(args.uri)  # default: the local folder ./autotrack-runs (or the config file's store)
     if scheme_of(uri) in ("http", "https"):
-        raise ValueError(f"serve needs a store to write to (a folder, s3://...), not a server URI: {uri} "
-                         "(pass --uri)")
+        raise ValueError(f"{refusal}, not a server URI: {uri} (pass --uri)")
     if scheme_of(uri) == "file" and "://" not in uri:
         uri = os.path.abspath(os.path.expanduser(uri))
-    token = os.environ.get("AUTOTRACK_TOKEN") or None
-    if args.token_file:
-        with open(args.token_file, encoding="utf-8") as fh:
-            token = fh.read().strip()
-        if not token:
-            raise ValueError(f"the token file {args.token_file} is empty")
-    if token is None and args.host not in _LOOPBACK:
-        print(f"autotrack: warning: serving {args.host} without a token: anyone who reaches it can read and "
-              "write runs (set AUTOTRACK_TOKEN or --token-file)", file=sys.stderr)
+    return uri
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    uri = store_uri(args, "serve needs a store to write to (a folder, s3://...)")
+    token = server_token(args, "read and write runs")
     try:
         from autotrack.server.serve import serve
     except ImportError as exc:
         raise ImportError(f"autotrack serve needs {exc.name}: pip install 'autotrack[server]'") from None
-    _check_bind(args.host, args.port)
-    print(f"autotrack: serving {uri} at http://{args.host}:{args.port} (API /api/v1, spec /api/v1/openapi.json)",
+    check_bind(args.host, args.port)
+    print(f"autotrack: serving {uri} at http://{args.host}:{args.port} (dashboard /, API /api/v1, spec /api/v1/openapi.json)",
           file=sys.stderr)
     serve(uri, host=args.host, port=args.port, token=token, workers=args.workers,
           max_json_bytes=args.max_json_mb and args.max_json_mb * 1024 * 1024,
@@ -75,7 +72,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_bind(host: str, port: int) -> None:
+def server_token(args: argparse.Namespace, what: str) -> str | None:
+    """The bearer token from ``--token-file`` or AUTOTRACK_TOKEN; a warning when a non-loopback
+    address is served without one."""
+    token = os.environ.get("AUTOTRACK_TOKEN") or None
+    if args.token_file:
+        with open(args.token_file, encoding="utf-8") as fh:
+            token = fh.read().strip()
+        if not token:
+            raise ValueError(f"the token file {args.token_file} is empty")
+    if token is None and args.host not in _LOOPBACK:
+        print(f"autotrack: warning: serving {args.host} without a token: anyone who reaches it can {what} "
+              "(set AUTOTRACK_TOKEN or --token-file)", file=sys.stderr)
+    return token
+
+
+def check_bind(host: str, port: int) -> None:
     """A port in use is one clear line here, not a server log record later."""
     import socket
 

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 
 from autotrack._records import RunRecord
 
-__all__ = ["diff_runs", "same_value", "SECTIONS", "DATA_FIELDS"]
+__all__ = ["diff_runs", "diff_many", "same_value", "SECTIONS", "DATA_FIELDS"]
 
 # Display order: the sections that most often explain a difference in results come first.
 SECTIONS = ("run", "params", "metrics", "seeds", "data", "git", "packages")
@@ -48,15 +48,15 @@ def same_value(a: Any, b: Any) -> bool:
         return repr(a) == repr(b)
 
 
-def _compare(a: Mapping[str, Any], b: Mapping[str, Any], keys: Iterable[str] | None = None) -> dict[str, tuple[Any, Any]]:
-    """Keys whose values differ; a key missing on one side shows ``None`` there."""
+def _differing(sides: list[Mapping[str, Any]], keys: Iterable[str] | None = None) -> dict[str, list[Any]]:
+    """Keys whose values are not all the same; a key missing on a side shows ``None`` there."""
     if keys is None:
-        keys = sorted(set(a) | set(b), key=str)
-    out: dict[str, tuple[Any, Any]] = {}
+        keys = sorted(set().union(*sides), key=str)
+    out: dict[str, list[Any]] = {}
     for key in keys:
-        va, vb = a.get(key), b.get(key)
-        if not same_value(va, vb):
-            out[key] = (va, vb)
+        values = [side.get(key) for side in sides]
+        if not all(same_value(values[0], v) for v in values[1:]):
+            out[key] = values
     return out
 
 
@@ -87,25 +87,45 @@ def _diff_summary(git: dict[str, Any]) -> str | None:
     return f"<{size} bytes, sha256 {hashlib.sha256(data).hexdigest()[:12]}…{cut}>"
 
 
-def _git(a: RunRecord, b: RunRecord) -> dict[str, tuple[Any, Any]]:
-    ga, gb = _dict((a.environment or {}).get("git")), _dict((b.environment or {}).get("git"))
-    out = _compare(ga, gb, _GIT_FIELDS)
-    if not same_value(ga.get("diff"), gb.get("diff")):
-        out["diff"] = (_diff_summary(ga), _diff_summary(gb))
+def _git(runs: list[RunRecord]) -> dict[str, list[Any]]:
+    gits = [_dict((r.environment or {}).get("git")) for r in runs]
+    out = _differing(gits, _GIT_FIELDS)
+    if _differing(gits, ("diff",)):
+        out["diff"] = [_diff_summary(g) for g in gits]
     return out
 
 
-def _data(a: RunRecord, b: RunRecord) -> dict[str, tuple[Any, Any]]:
-    da, db = _dict(a.data), _dict(b.data)
-    out: dict[str, tuple[Any, Any]] = {}
-    for name in sorted(set(da) | set(db), key=str):
-        fa, fb = _dict(da.get(name)), _dict(db.get(name))
-        fields = [f for f in DATA_FIELDS if f in fa or f in fb]
-        if (name in da) != (name in db) and not fields:
-            fields = ["type"]  # a dataset only one run has must show up even without a hash
-        for field, pair in _compare(fa, fb, fields).items():
-            out[f"{name}/{field}"] = pair
+def _data(runs: list[RunRecord]) -> dict[str, list[Any]]:
+    sets = [_dict(r.data) for r in runs]
+    out: dict[str, list[Any]] = {}
+    for name in sorted(set().union(*sets), key=str):
+        prints = [_dict(s.get(name)) for s in sets]
+        fields = [f for f in DATA_FIELDS if any(f in p for p in prints)]
+        if not fields and not all(name in s for s in sets):
+            fields = ["type"]  # a dataset only some runs have must show up even without a hash
+        for field, values in _differing(prints, fields).items():
+            out[f"{name}/{field}"] = values
     return out
+
+
+def diff_many(runs: list[RunRecord]) -> dict[str, dict[str, list[Any]]]:
+    """What is not the same across ``runs`` (two or more), by section (see ``SECTIONS``).
+
+    Each section maps a key to the list of its values, one per run in order (``None`` for
+    "absent"); a key appears only when the values are not all equal (``same_value``), and a
+    section only when it has such a key. The web UI's compare view shows exactly this.
+    """
+    envs = [r.environment or {} for r in runs]
+    sections = {
+        "run": _differing([_run_facts(r) for r in runs], ("framework", "experiment", "status", "python", "platform")),
+        "params": _differing([r.params for r in runs]),
+        "metrics": _differing([r.final_metrics for r in runs]),
+        "seeds": _differing([r.seeds for r in runs]),
+        "data": _data(runs),
+        "git": _git(runs),
+        "packages": _differing([_dict(e.get("packages")) for e in envs]),
+    }
+    return {name: found for name, found in sections.items() if found}
 
 
 def diff_runs(a: RunRecord, b: RunRecord) -> dict[str, dict[str, tuple[Any, Any]]]:
@@ -116,14 +136,5 @@ def diff_runs(a: RunRecord, b: RunRecord) -> dict[str, dict[str, tuple[Any, Any]
     Metrics compare final values; data compares fingerprints flattened as ``"<name>/<field>"``;
     git's ``diff`` entry is a short size/hash summary of each side's uncommitted changes.
     """
-    env_a, env_b = a.environment or {}, b.environment or {}
-    sections = {
-        "run": _compare(_run_facts(a), _run_facts(b), ("framework", "experiment", "status", "python", "platform")),
-        "params": _compare(a.params, b.params),
-        "metrics": _compare(a.final_metrics, b.final_metrics),
-        "seeds": _compare(a.seeds, b.seeds),
-        "data": _data(a, b),
-        "git": _git(a, b),
-        "packages": _compare(_dict(env_a.get("packages")), _dict(env_b.get("packages"))),
-    }
-    return {name: found for name, found in sections.items() if found}
+    return {section: {key: (va, vb) for key, (va, vb) in found.items()}
+            for section, found in diff_many([a, b]).items()}

@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     from autotrack._cli_server import add_commands
 
     add_commands(sub, common)  # serve, sync
+    from autotrack._cli_ui import add_commands as add_ui_commands
+
+    add_ui_commands(sub, common)  # ui, report
     return parser
 
 

@@ -35,8 +35,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
+from autotrack._errors import ArtifactNotFoundError, RunNotFoundError
 from autotrack.server._body import HTTPError, _unlink, read_json, receive_file
 from autotrack.server.openapi import API_PREFIX, openapi_spec
 
@@ -100,6 +101,10 @@ class _Api:
 
     # -- the guard around every endpoint ---------------------------------------------------
     def route(self, path: str, endpoint: Handler, methods: list[str], public: bool = False) -> Route:
+        return Route(API_PREFIX + path, self.guard(endpoint, public), methods=methods)
+
+    def guard(self, endpoint: Handler, public: bool = False) -> Handler:
+        """The token check and the error-to-status mapping every endpoint shares (the UI's too)."""
         async def guarded(request: Request) -> Response:
             if not public and self.token is not None and not self._authorized(request):
                 return _error(401, "missing or wrong token (send 'Authorization: Bearer <token>')",
@@ -110,13 +115,13 @@ class _Api:
                 return _error(exc.status, exc.message)
             except ValueError as exc:  # the store refused an id or a value
                 return _error(400, str(exc))
-            except FileNotFoundError as exc:
+            except (FileNotFoundError, RunNotFoundError, ArtifactNotFoundError) as exc:
                 return _error(404, f"not found: {exc}")
             except OSError as exc:
                 log.warning("store error on %s %s: %s", request.method, request.url.path, exc)
                 return _error(503, f"the store failed: {exc}")
 
-        return Route(API_PREFIX + path, guarded, methods=methods)
+        return guarded
 
     def _authorized(self, request: Request) -> bool:
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
@@ -226,14 +231,19 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 def create_app(store_uri: str, token: str | None = None, *, max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
-               max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES, tmp_dir: str | None = None) -> Starlette:
-    """The tracking server over the store at ``store_uri`` (any URI the file store accepts)."""
+               max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES, tmp_dir: str | None = None,
+               read_only: bool = False, ui: bool = True) -> Starlette:
+    """The tracking server over the store at ``store_uri`` (any URI the file store accepts).
+
+    ``ui`` adds the dashboard at ``/`` (docs/ui.md); ``read_only`` (``autotrack ui``) keeps only
+    the API's reading routes, so nothing can be written through it.
+    """
     from autotrack.backends.base import backend_for, scheme_of
 
     if scheme_of(store_uri) in ("http", "https"):
         raise ValueError("the server stores into a file store (a folder, s3://...), not another server")
     api = _Api(backend_for(store_uri), token or None, max_json_bytes, max_artifact_bytes, tmp_dir)
-    routes = [
+    routes: list[BaseRoute] = [
         api.route("/runs", api.list_runs, ["GET"]),
         api.route("/runs/{run_id}", api.get_run, ["GET"]),
         api.route("/runs/{run_id}", api.put_run, ["PUT"]),
@@ -246,6 +256,12 @@ def create_app(store_uri: str, token: str | None = None, *, max_json_bytes: int 
         api.route("/openapi.json", api.spec, ["GET"]),
         api.route("/health", api.health, ["GET"], public=True),
     ]
+    if read_only:
+        routes = [r for r in routes if isinstance(r, Route) and not (r.methods or set()) - {"GET", "HEAD"}]
+    if ui:
+        from autotrack.ui._routes import ui_routes
+
+        routes += ui_routes(api.store, api.guard, token_required=api.token is not None, read_only=read_only)
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_exception, Exception: _unexpected})
 
 

@@ -1,0 +1,276 @@
+"""What the web pages show, as plain JSON-ready data: one place for the server and the report.
+
+The runs table must answer in well under a second for 10,000 runs, so it is built from the run
+documents alone (the store's cheapest read) plus the small ``summary`` the writer keeps in each
+``run.json`` (latest params, and last/min/max of each metric). Runs recorded before summaries
+existed are summarised from their segments once and remembered. Everything else (a run's page,
+its curves, a comparison) reads the runs it shows, and nothing more.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import threading
+import time
+from typing import Any, Iterable, Mapping, Sequence
+
+from autotrack._diff import SECTIONS, diff_many
+from autotrack._records import RunRecord
+from autotrack.backends.base import Backend
+from autotrack.ui._downsample import DEFAULT_BUCKETS, minmax_indices
+
+__all__ = ["RunIndex", "run_detail", "run_series", "compare", "jsonable", "summarize"]
+
+_EPOCH = _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)
+_FIXED_COLUMNS = ("name", "status", "experiment", "framework", "start_time", "duration", "id")
+PAGE_MAX = 500
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON for a browser: non-finite floats as the strings ``"NaN"``/``"Infinity"``
+    (JSON has no spelling for them), datetimes as ISO text, anything unknown as its ``str``."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, _dt.datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _iso(value: _dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def summarize(record: RunRecord) -> dict[str, Any]:
+    """The ``summary`` shape of ``run.json`` computed from a run's segments (older runs)."""
+    metrics: dict[str, Any] = {}
+    for name, points in record.metrics.items():
+        if not points:
+            continue
+        finite = [p.value for p in points if isinstance(p.value, (int, float)) and math.isfinite(p.value)]
+        last = points[-1]
+        metrics[name] = {"last": last.value, "min": min(finite) if finite else None,
+                         "max": max(finite) if finite else None, "count": len(points),
+                         "step": last.step, "epoch": last.epoch}
+    return {"params": dict(record.params), "metrics": metrics}
+
+
+def _decoded_summary(doc: Mapping[str, Any]) -> dict[str, Any] | None:
+    from autotrack._records import _decode  # the run document tags non-finite floats
+
+    summary = doc.get("summary")
+    return _decode(summary) if isinstance(summary, dict) else None
+
+
+def _header(record: RunRecord) -> dict[str, Any]:
+    return {"id": record.id, "name": record.name, "experiment": record.experiment, "status": record.status,
+            "framework": record.framework, "parent_id": record.parent_id,
+            "start_time": _iso(record.start_time), "end_time": _iso(record.end_time),
+            "duration": record.duration}
+
+
+def _sort_value(value: Any) -> tuple[int, Any]:
+    """Numbers before text before absent; NaN with the absent (it is not a result to rank)."""
+    if isinstance(value, bool):
+        return (0, float(value))
+    if isinstance(value, (int, float)):
+        return (0, value) if math.isfinite(value) else (2, 0)
+    if value is None:
+        return (2, 0)
+    return (1, str(value))
+
+
+class RunIndex:
+    """The runs table over one store: rows cached for ``ttl`` seconds, summaries per run."""
+
+    def __init__(self, backend: Backend, ttl: float = 2.0) -> None:
+        self.backend = backend
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._rows: list[dict[str, Any]] = []
+        self._records: dict[str, RunRecord] = {}
+        self._at = -math.inf
+        self._summaries: dict[tuple[str, Any, Any], dict[str, Any]] = {}
+
+    def refresh(self, force: bool = False) -> list[dict[str, Any]]:
+        with self._lock:
+            if force or time.monotonic() - self._at > self.ttl:
+                self._rows, self._records = self._build()
+                self._at = time.monotonic()
+            return self._rows
+
+    def record(self, run_id: str) -> RunRecord:
+        """A fresh record (its segments re-read), by id or unique prefix."""
+        from autotrack._errors import AmbiguousRunError, RunNotFoundError
+
+        self.refresh()
+        found = [r for i, r in self._records.items() if i == run_id] or \
+            [r for i, r in self._records.items() if i.startswith(run_id)]
+        if not found:
+            self.refresh(force=True)
+            found = [r for i, r in self._records.items() if i.startswith(run_id)]
+        if not found:
+            raise RunNotFoundError(f"no run with id {run_id!r}")
+        if len(found) > 1:
+            raise AmbiguousRunError(f"id prefix {run_id!r} matches {len(found)} runs")
+        return RunRecord(found[0]._doc, self.backend)
+
+    def _build(self) -> tuple[list[dict[str, Any]], dict[str, RunRecord]]:
+        rows, records = [], {}
+        for doc in self.backend.list_runs():
+            if not doc.get("id"):
+                continue
+            record = RunRecord(doc, self.backend)
+            records[record.id] = record
+            row = _header(record)
+            summary = _decoded_summary(doc) or self._summary_of(record, doc)
+            row["params"] = summary.get("params") or {}
+            row["metrics"] = summary.get("metrics") or {}
+            row["tags"] = summary.get("tags") or {}
+            row["_start"] = record.start_time or _EPOCH
+            row["_text"] = " ".join(str(x) for x in (
+                record.id, record.name, record.experiment, record.framework or "", record.status,
+                *(f"{k}={v}" for k, v in row["params"].items()),
+                *(f"{k}={v}" for k, v in row["tags"].items()))).lower()
+            rows.append(row)
+        rows.sort(key=lambda r: (r["_start"], r["id"]), reverse=True)
+        return rows, records
+
+    def _summary_of(self, record: RunRecord, doc: Mapping[str, Any]) -> dict[str, Any]:
+        key = (record.id, doc.get("status"), doc.get("heartbeat"))
+        found = self._summaries.get(key)
+        if found is None:
+            found = summarize(record)
+            self._summaries[key] = found
+        return found
+
+    # -- the table ---------------------------------------------------------------------------
+    def page(self, *, experiment: str | None = None, status: str | None = None, framework: str | None = None,
+             text: str | None = None, sort: str = "start_time", descending: bool = True, offset: int = 0,
+             limit: int = 50) -> dict[str, Any]:
+        """One page of the table, filtered and sorted on the server (see ``_sort_key``)."""
+        rows = self.refresh()
+        facets = {"experiment": _counts(r["experiment"] for r in rows),
+                  "status": _counts(r["status"] for r in rows),
+                  "framework": _counts(r["framework"] or "manual" for r in rows)}
+        words = (text or "").lower().split()
+        chosen = [r for r in rows
+                  if (not experiment or r["experiment"] == experiment)
+                  and (not status or r["status"] == status)
+                  and (not framework or (r["framework"] or "manual") == framework)
+                  and all(w in r["_text"] for w in words)]
+        if sort != "start_time" or not descending:
+            key = _sort_key(sort)
+            present = [r for r in chosen if key(r)[0] < 2]
+            absent = [r for r in chosen if key(r)[0] >= 2]
+            present.sort(key=key, reverse=descending)
+            chosen = present + absent  # absent values last, whichever the direction
+        limit = max(1, min(limit, PAGE_MAX))
+        offset = max(0, offset)
+        shown = chosen[offset:offset + limit]
+        return {
+            "total": len(chosen), "all": len(rows), "offset": offset, "limit": limit,
+            "rows": [jsonable({k: v for k, v in r.items() if not k.startswith("_")}) for r in shown],
+            "facets": facets,
+            "param_keys": _keys(chosen, "params"), "metric_keys": _keys(chosen, "metrics"),
+            "running": facets["status"].get("running", 0),
+        }
+
+
+def _counts(values: Iterable[Any]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for value in values:
+        out[str(value)] = out.get(str(value), 0) + 1
+    return dict(sorted(out.items()))
+
+
+def _keys(rows: Sequence[Mapping[str, Any]], part: str) -> list[dict[str, Any]]:
+    """Column candidates: every key with how many runs have it and whether it varies; the ones
+    that vary come first (a param every run shares explains nothing in a table)."""
+    seen: dict[str, list[Any]] = {}
+    for row in rows:
+        for key, value in row[part].items():
+            seen.setdefault(key, []).append(value["last"] if part == "metrics" and isinstance(value, dict) else value)
+    out = []
+    for key, values in seen.items():
+        try:
+            varies = len({repr(v) for v in values}) > 1 or len(values) < len(rows)
+        except Exception:  # noqa: BLE001 - an odd value's repr: call it varying
+            varies = True
+        out.append({"key": key, "count": len(values), "varies": varies})
+    out.sort(key=lambda k: (not k["varies"], -k["count"], k["key"]))
+    return out
+
+
+def _sort_key(spec: str) -> Any:
+    """``name``/``status``/... a fixed column; ``param:KEY``; ``metric:NAME[:last|min|max]``."""
+    kind, _, rest = spec.partition(":")
+    if kind == "param":
+        return lambda r: _sort_value(r["params"].get(rest))
+    if kind == "metric":
+        name, _, stat = rest.rpartition(":")
+        if stat not in ("last", "min", "max", "count"):
+            name, stat = rest, "last"
+        return lambda r: _sort_value((r["metrics"].get(name) or {}).get(stat))
+    if spec not in _FIXED_COLUMNS:
+        raise ValueError(f"cannot sort by {spec!r}: a column ({', '.join(_FIXED_COLUMNS)}), param:KEY or "
+                         "metric:NAME[:last|min|max]")
+    if spec == "start_time":
+        return lambda r: (0, r["_start"])
+    return lambda r: _sort_value(r[spec])
+
+
+# -- one run -----------------------------------------------------------------------------------
+def run_detail(record: RunRecord, children: Sequence[str] = ()) -> dict[str, Any]:
+    """Everything the run page shows, but the curves (``run_series``)."""
+    summary = summarize(record)
+    artifacts = [{"name": a.name, "kind": a.kind, "sha256": a.sha256, "size": a.size, "metadata": a.metadata,
+                  "time": a.timestamp} for a in record.artifacts]
+    return jsonable({
+        **_header(record), "tags": record.tags, "params": record.params, "seeds": record.seeds,
+        "data": record.data, "environment": record.environment, "artifacts": artifacts,
+        "error": record.error, "metrics": summary["metrics"], "children": list(children),
+    })
+
+
+def run_series(record: RunRecord, names: Iterable[str] | None = None,
+               buckets: int = DEFAULT_BUCKETS) -> dict[str, Any]:
+    """Each metric's points cut to at most ~2 x ``buckets`` (min/max per bucket), with every
+    x the page can draw against: step, epoch and seconds since the run started."""
+    start = record.start_time.timestamp() if record.start_time else None
+    out: dict[str, Any] = {}
+    wanted = set(names) if names is not None else None
+    for name, points in record.metrics.items():
+        if wanted is not None and name not in wanted:
+            continue
+        values = [p.value for p in points]
+        keep = minmax_indices(values, buckets)
+        t0 = start if start is not None else (points[0].timestamp if points else 0.0)
+        out[name] = {
+            "count": len(points), "shown": len(keep),
+            "nonfinite": sum(1 for v in values if not (isinstance(v, (int, float)) and math.isfinite(v))),
+            "step": [points[i].step for i in keep], "epoch": [points[i].epoch for i in keep],
+            "time": [round(points[i].timestamp - t0, 3) for i in keep],
+            "value": [values[i] for i in keep],
+        }
+    return jsonable(out)
+
+
+# -- several runs ------------------------------------------------------------------------------
+def compare(records: Sequence[RunRecord]) -> dict[str, Any]:
+    """The compare view: each run's header and summary, and what is not the same across them."""
+    runs = []
+    for record in records:
+        summary = summarize(record)
+        runs.append({**_header(record), "params": record.params, "metrics": summary["metrics"]})
+    differences = diff_many(list(records)) if len(records) > 1 else {}
+    return jsonable({"runs": runs, "sections": [s for s in SECTIONS if s in differences],
+                     "differences": differences})

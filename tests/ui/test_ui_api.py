@@ -1,0 +1,220 @@
+"""The dashboard's JSON, the report file and the commands, without a browser (test_browser.py
+drives the pages themselves). Every store here is filled through autotrack's public API."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import time
+
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("httpx")
+
+from starlette.testclient import TestClient  # noqa: E402
+
+import autotrack  # noqa: E402
+from autotrack.cli import main  # noqa: E402
+from autotrack.server.app import create_app  # noqa: E402
+from autotrack.ui._downsample import minmax_indices  # noqa: E402
+from autotrack.ui._report import report_html  # noqa: E402
+
+XSS = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+def filled(tmp_path):
+    uri = str(tmp_path / "store")
+    ckpt = tmp_path / "model.ckpt"
+    ckpt.write_bytes(b"weights" * 1000)
+    ids = {}
+    for name, lr, exp in (("a", 0.1, "e1"), ("b", 0.01, "e1"), ("c", 0.5, "e2")):
+        with autotrack.start_run(name=name, uri=uri, experiment=exp, params={"lr": lr, "opt": "sgd"}) as run:
+            for step in range(30):
+                run.log_metrics({"loss": 1 / (1 + step * lr)}, step=step, epoch=step // 10)
+            ids[name] = run.id
+    with autotrack.start_run(name="x", uri=uri, experiment="e2", params={"note": XSS}) as run:
+        run.log_artifact(str(ckpt), kind="checkpoint")
+        run.update_artifact("model.ckpt", {"best": True})
+        ids["x"] = run.id
+    with pytest.raises(ZeroDivisionError):
+        with autotrack.start_run(name="boom", uri=uri, experiment="e2") as run:
+            ids["boom"] = run.id
+            run.log_metrics({"loss": float("nan")}, step=0)
+            1 / 0
+    return uri, ids
+
+
+def client(uri: str, **kw) -> TestClient:
+    return TestClient(create_app(uri, **kw))
+
+
+def test_runs_table_filters_sorts_and_pages(filled) -> None:
+    uri, ids = filled
+    c = client(uri, read_only=True)
+    page = c.get("/ui/api/runs").json()
+    assert page["total"] == 5 and page["all"] == 5
+    assert [r["name"] for r in page["rows"]] == ["boom", "x", "c", "b", "a"]  # newest first
+    assert page["facets"]["experiment"] == {"e1": 2, "e2": 3}
+    assert page["facets"]["status"] == {"failed": 1, "finished": 4}
+    assert page["facets"]["framework"] == {"manual": 5}
+    assert {k["key"] for k in page["param_keys"]} == {"lr", "opt", "note"}
+    assert page["param_keys"][0]["key"] in ("lr", "note")  # the varying ones first
+    a = next(r for r in page["rows"] if r["name"] == "a")
+    assert a["params"] == {"lr": 0.1, "opt": "sgd"}
+    assert a["metrics"]["loss"]["count"] == 30 and a["metrics"]["loss"]["min"] == a["metrics"]["loss"]["last"]
+    assert a["metrics"]["loss"]["max"] == 1.0
+
+    names = lambda q: [r["name"] for r in c.get("/ui/api/runs", params=q).json()["rows"]]  # noqa: E731
+    assert names({"experiment": "e1"}) == ["b", "a"]
+    assert names({"status": "failed"}) == ["boom"]
+    assert names({"q": "lr=0.01"}) == ["b"]
+    assert names({"q": "SCRIPT"}) == ["x"]  # text search is case-blind and looks at param values
+    assert names({"sort": "param:lr", "order": "asc"}) == ["b", "a", "c", "boom", "x"]  # absent last, newest first
+    assert names({"sort": "metric:loss:last", "order": "asc"}) == ["c", "a", "b", "boom", "x"]  # NaN counts as absent
+    assert names({"sort": "name", "order": "asc"}) == ["a", "b", "boom", "c", "x"]
+    p2 = c.get("/ui/api/runs", params={"limit": 2, "offset": 2}).json()
+    assert [r["name"] for r in p2["rows"]] == ["c", "b"] and p2["total"] == 5
+    bad = c.get("/ui/api/runs", params={"sort": "nope"})
+    assert bad.status_code == 400 and "cannot sort by" in bad.json()["error"]
+    assert c.get("/ui/api/runs", params={"limit": "x"}).status_code == 400
+
+
+def test_run_page_data(filled) -> None:
+    uri, ids = filled
+    c = client(uri, read_only=True)
+    run = c.get(f"/ui/api/runs/{ids['x'][:10]}").json()  # a unique prefix works
+    assert run["id"] == ids["x"] and run["params"] == {"note": XSS}
+    assert run["artifacts"][0]["name"] == "model.ckpt" and run["artifacts"][0]["metadata"]["best"] is True
+    assert run["environment"]["python"]["version"]
+    boom = c.get(f"/ui/api/runs/{ids['boom']}").json()
+    assert boom["status"] == "failed" and "ZeroDivisionError" in boom["error"]
+    assert boom["metrics"]["loss"]["last"] == "NaN"  # JSON has no NaN: the page gets the word
+    series = c.get(f"/ui/api/runs/{ids['boom']}/series").json()
+    assert series["loss"]["count"] == 1 and series["loss"]["nonfinite"] == 1 and series["loss"]["value"] == []
+    a = c.get(f"/ui/api/runs/{ids['a']}/series").json()["loss"]
+    assert a["step"] == list(range(30)) and a["epoch"][-1] == 2 and len(a["time"]) == 30
+    missing = c.get("/ui/api/runs/ffffffffffff")
+    assert missing.status_code == 404 and "no run" in missing.json()["error"]
+
+
+def test_artifact_download_is_the_recorded_bytes(filled) -> None:
+    uri, ids = filled
+    c = client(uri, read_only=True)
+    art = autotrack.get_run(ids["x"], uri=uri).artifacts[0]
+    res = c.get(f"/ui/api/runs/{ids['x']}/artifacts/{art.sha256}")
+    assert res.status_code == 200 and hashlib.sha256(res.content).hexdigest() == art.sha256
+    assert 'filename="model.ckpt"' in res.headers["content-disposition"]
+    assert c.get(f"/ui/api/runs/{ids['a']}/artifacts/{art.sha256}").status_code == 404  # not that run's
+
+
+def test_compare_lists_only_what_differs(filled) -> None:
+    uri, ids = filled
+    c = client(uri, read_only=True)
+    cmp = c.get("/ui/api/compare", params={"ids": f"{ids['a']},{ids['b']},{ids['c']}"}).json()
+    assert [r["name"] for r in cmp["runs"]] == ["a", "b", "c"]
+    assert cmp["differences"]["params"] == {"lr": [0.1, 0.01, 0.5]}  # "opt" is the same: not listed
+    assert "experiment" in cmp["differences"]["run"]
+    assert cmp["sections"][0] == "run" and "params" in cmp["sections"]
+    assert c.get("/ui/api/compare").status_code == 400
+
+
+def test_long_series_are_downsampled_keeping_spikes(tmp_path) -> None:
+    uri = str(tmp_path / "store")
+    with autotrack.start_run(uri=uri) as run:
+        for i in range(100_000):
+            run.log_metric("loss", 100.0 if i == 54_321 else -5.0 if i == 7 else 1.0 + (i % 7) / 100, step=i)
+    c = client(uri, read_only=True)
+    s = c.get(f"/ui/api/runs/{run.id}/series").json()["loss"]
+    assert s["count"] == 100_000 and s["shown"] <= 2002 and len(s["value"]) == s["shown"]
+    assert 100.0 in s["value"] and -5.0 in s["value"]  # the spike and the dip survive
+    assert s["step"][0] == 0 and s["step"][-1] == 99_999 and s["step"] == sorted(s["step"])
+    small = c.get(f"/ui/api/runs/{run.id}/series", params={"buckets": 10}).json()["loss"]
+    assert small["shown"] <= 22
+
+
+def test_minmax_indices() -> None:
+    assert minmax_indices([]) == []
+    assert minmax_indices([3.0, 1.0, 2.0]) == [0, 1, 2]
+    assert minmax_indices([1.0, float("nan"), float("inf"), 2.0]) == [0, 3]
+    values = [math.sin(i / 50) for i in range(10_000)]
+    picked = minmax_indices(values, 100)
+    assert picked[0] == 0 and picked[-1] == 9_999 and len(picked) <= 202
+    assert max(values[i] for i in picked) == max(values) and min(values[i] for i in picked) == min(values)
+
+
+def test_token_guards_the_data_not_the_page(filled) -> None:
+    uri, _ = filled
+    c = client(uri, token="s3cret", read_only=True)
+    assert c.get("/").status_code == 200  # the page itself holds no data: it asks for the token
+    assert c.get("/ui/api/info").json()["token_required"] is True
+    assert c.get("/ui/api/runs").status_code == 401
+    assert c.get("/ui/api/runs", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert c.get("/ui/api/runs", headers={"Authorization": "Bearer s3cret"}).json()["total"] == 5
+
+
+def test_page_is_served_strict_and_read_only(filled) -> None:
+    uri, _ = filled
+    ro = client(uri, read_only=True)
+    page = ro.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert ro.get("/ui/static/app.js").status_code == 200
+    assert ro.get("/ui/static/vendor/uPlot.iife.min.js").status_code == 200
+    assert ro.get("/ui/static/vendor/uPlot.LICENSE").status_code == 200
+    assert ro.get("/api/v1/runs").status_code == 200  # reading the API is fine...
+    assert ro.put("/api/v1/runs/abc", json={}).status_code in (404, 405)  # ...writing is not there
+    rw = client(uri)  # autotrack serve: the dashboard at / next to the full API
+    assert rw.get("/").status_code == 200 and rw.get("/ui/api/runs").json()["total"] == 5
+    assert rw.put("/api/v1/runs/abc", json={}).status_code == 200
+
+
+def test_report_is_one_self_contained_file(filled, tmp_path) -> None:
+    uri, ids = filled
+    out = tmp_path / "report.html"
+    assert main(["report", ids["a"], ids["b"], ids["x"], "--uri", uri, "-o", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("<!doctype html>")
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)  # nothing loaded from anywhere
+    assert "<link" not in text and 'src="' not in text
+    assert XSS not in text  # the recorded script text is inside JSON with < escaped
+    data = json.loads(re.search(r'<script id="autotrack-data" type="application/json">(.*?)</script>',
+                                text, re.S).group(1))
+    assert data["order"] == [ids["a"], ids["b"], ids["x"]]
+    assert data["runs"][ids["x"]]["params"]["note"] == XSS
+    assert data["compare"]["differences"]["params"]["lr"] == [0.1, 0.01, None]
+    assert data["series"][ids["a"]]["loss"]["count"] == 30
+    one = report_html([autotrack.get_run(ids["a"], uri=uri)])
+    assert '"compare":null' in one
+
+
+def test_report_command_errors_in_one_line(filled, tmp_path, capsys) -> None:
+    uri, _ = filled
+    assert main(["report", "nope", "--uri", uri, "-o", str(tmp_path / "r.html")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("autotrack: error: no run with id 'nope'") and err.count("\n") == 1
+
+
+def test_ten_thousand_runs_first_page(tmp_path) -> None:
+    """Not a timing test (bench/ has the figure): the summary in each run document is what the
+    table is built from, so a page never reads segments."""
+    uri = str(tmp_path / "store")
+    for i in range(30):
+        with autotrack.start_run(uri=uri, params={"i": i}) as run:
+            run.log_metrics({"loss": float(i)}, step=0)
+    from autotrack.backends.base import backend_for
+
+    backend = backend_for(uri)
+    reads = []
+    original = backend.read_segments
+    backend.read_segments = lambda run_id: reads.append(run_id) or original(run_id)  # type: ignore[method-assign]
+    from autotrack.ui._data import RunIndex
+
+    t = time.perf_counter()
+    page = RunIndex(backend).page(sort="metric:loss", limit=5)
+    assert time.perf_counter() - t < 5
+    assert [r["params"]["i"] for r in page["rows"]] == [29, 28, 27, 26, 25]
+    assert reads == []
