@@ -146,13 +146,13 @@
   }
 
   function download(run, art) {
-    var url = "/ui/api/runs/" + encodeURIComponent(run) + "/artifacts/" + encodeURIComponent(art.sha256);
+    var url = "ui/api/runs/" + encodeURIComponent(run) + "/artifacts/" + encodeURIComponent(art.sha256);
     if (!sessionStorage.getItem(TOKEN_KEY)) return url;  // a plain link: the browser streams it to disk
     return null;
   }
 
   function fetchDownload(run, art) {  // with a token a link cannot carry the header: fetch, then save
-    var url = "/ui/api/runs/" + encodeURIComponent(run) + "/artifacts/" + encodeURIComponent(art.sha256);
+    var url = "ui/api/runs/" + encodeURIComponent(run) + "/artifacts/" + encodeURIComponent(art.sha256);
     fetch(url, {headers: authHeaders()}).then(function (res) {
       if (!res.ok) throw new Error(res.statusText);
       return res.blob();
@@ -231,7 +231,7 @@
     function query() {
       var p = new URLSearchParams({sort: state.sort, order: state.order, offset: state.offset, limit: limit});
       ["experiment", "status", "framework", "q"].forEach(function (k) { if (state[k]) p.set(k, state[k]); });
-      return "/ui/api/runs?" + p.toString();
+      return "ui/api/runs?" + p.toString();
     }
 
     function load() {
@@ -506,7 +506,7 @@
     var xKind = params.get("x") || null;
 
     function load(first) {
-      return Promise.all([api("/ui/api/runs/" + encodeURIComponent(id)), api("/ui/api/runs/" + encodeURIComponent(id) + "/series")])
+      return Promise.all([api("ui/api/runs/" + encodeURIComponent(id)), api("ui/api/runs/" + encodeURIComponent(id) + "/series")])
         .then(function (res) {
           var scroll = window.scrollY;
           draw(res[0], res[1]);
@@ -564,8 +564,8 @@
   // -- compare ---------------------------------------------------------------------------------
   function viewCompare(ids, params) {
     var xKind = params.get("x") || null;
-    return Promise.all([api("/ui/api/compare?ids=" + ids.map(encodeURIComponent).join(","))].concat(
-      ids.map(function (id) { return api("/ui/api/runs/" + encodeURIComponent(id) + "/series"); })))
+    return Promise.all([api("ui/api/compare?ids=" + ids.map(encodeURIComponent).join(","))].concat(
+      ids.map(function (id) { return api("ui/api/runs/" + encodeURIComponent(id) + "/series"); })))
       .then(function (res) {
         var cmp = res[0], series = res.slice(1);
         draw(cmp, series);
