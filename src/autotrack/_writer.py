@@ -1,7 +1,7 @@
 """The background writer: everything a run records leaves the training thread through here.
 
 The training thread only appends tuples to a deque (atomic under the GIL, no lock, no I/O).
-This thread drains it every ``_TICK`` seconds into a columnar segment in memory, and writes the
+This thread drains it every ``_TICK`` seconds into a columnar segment in memory (``_segment``), and writes the
 segment to the backend every ``flush_interval`` seconds, when it grows large, or when asked
 (``flush``/``close``). It also hashes and uploads artifacts, captures the environment once, and
 keeps the heartbeat that lets readers tell a live run from a killed process.
@@ -22,12 +22,13 @@ from collections import deque
 from typing import Any, Callable
 
 from autotrack._safety import report
-from autotrack._values import encode_float
+from autotrack._segment import Segment
 
 __all__ = ["Writer", "spool_dir"]
 
 _TICK = 0.1
-_MAX_CALLS_PER_SEGMENT = 200_000
+_MAX_CALLS_PER_SEGMENT = 100_000  # a segment is written once this many metric calls are in it
+_BATCH = 2_000  # metric calls turned into columns at a time while draining (compact at once)
 _MAX_PENDING_SEGMENTS = 10_000
 _MAX_PENDING_IN_MEMORY = 64  # unsent segments beyond this wait in the spool folder, not in memory
 
@@ -39,87 +40,12 @@ def spool_dir() -> str:
     return base
 
 
-def _encode(value: Any) -> Any:
-    """Non-finite floats anywhere in a JSON value become tagged strings (docs/format.md)."""
-    if isinstance(value, float):
-        encoded = encode_float(value)
-        return encoded if isinstance(encoded, float) else {"$float": encoded}
-    if isinstance(value, dict):
-        return {k: _encode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_encode(v) for v in value]
-    return value
-
-
-def _column(steps: list[Any], epochs: list[Any], values: list[Any], times_ms: list[int]) -> dict[str, list[Any]]:
-    if not all(map(math.isfinite, values)):  # rare: encode NaN/inf for strict JSON
-        values = [encode_float(v) for v in values]
-    return {"step": steps, "epoch": epochs, "value": values, "time_ms": times_ms}
-
-
-def _columns(raw: list[tuple[Any, ...]]) -> dict[str, dict[str, list[Any]]]:
-    """Metric calls -> one column set per name. Runs at write time, on the writer thread."""
-    if raw:
-        names = raw[0][4].keys()
-        if all(call[4].keys() == names for call in raw):
-            # the usual case, every call logged the same names: build each column in one pass,
-            # and share the step/epoch/time columns between names (bench/: ~2x for 3 names)
-            steps = [call[2] for call in raw]
-            epochs = [call[3] for call in raw]
-            times_ms = [int(call[1] * 1000) for call in raw]
-            return {key: _column(steps, epochs, [call[4][key] for call in raw], times_ms) for key in names}
-    cols: dict[str, tuple[list[Any], list[Any], list[Any], list[Any]]] = {}
-    get = cols.get
-    for _kind, ts, step, epoch, values in raw:
-        for key, value in values.items():
-            col = get(key)
-            if col is None:
-                col = cols[key] = ([], [], [], [])
-            col[0].append(step)
-            col[1].append(epoch)
-            col[2].append(value)
-            col[3].append(ts)
-    # integer milliseconds: as precise as a metric's time needs, and several times cheaper
-    # to encode than a float of Unix seconds (the writer's main cost per point)
-    return {key: _column(steps, epochs, values, [int(t * 1000) for t in times])
-            for key, (steps, epochs, values, times) in cols.items()}
-
-
 def _write_atomic(path: str, text: str) -> None:
     """Spool files may be written while the process exits: never leave half a file."""
     tmp = f"{os.path.dirname(path)}/.tmp-{threading.get_ident()}-{os.path.basename(path)}"
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text)
     os.replace(tmp, path)
-
-
-class _Segment:
-    """Events gathered since the last write; metric calls stay raw tuples until written."""
-
-    def __init__(self) -> None:
-        self.metrics: list[tuple[Any, ...]] = []
-        self.params: list[list[Any]] = []
-        self.tags: list[list[Any]] = []
-        self.seeds: list[list[Any]] = []
-        self.data: list[list[Any]] = []
-        self.artifacts: list[dict[str, Any]] = []
-        self.artifact_updates: list[dict[str, Any]] = []
-        self.other: dict[str, Any] = {}
-        self.events = 0
-
-    def pending(self) -> bool:
-        return bool(self.metrics) or self.events > 0
-
-    def to_doc(self, seq: int, run_id: str) -> dict[str, Any]:
-        doc: dict[str, Any] = {"format": 1, "run_id": run_id, "seq": seq, "time": time.time()}
-        if self.metrics:
-            doc["metrics"] = _columns(self.metrics)
-        for name in ("params", "tags", "seeds", "data", "artifacts", "artifact_updates"):
-            value = getattr(self, name)
-            if value:
-                doc[name] = _encode(value)
-        doc.update(_encode(self.other))
-        return doc
 
 
 class Writer:
@@ -147,7 +73,7 @@ class Writer:
         self._closing = False
         self._deadline = math.inf  # set by close(): past it, nothing more is sent, the rest is spooled
         self._seq = first_seq  # > 0 when a finished run is reopened: continue its numbering
-        self._segment = _Segment()
+        self._segment = Segment()
         self._pending: list[tuple[int, Any]] = []  # (seq, segment doc, or the path of a spilled one)
         self._spilled: str | None = None
         self._stored: dict[str, str] = {}  # artifact name -> sha256, as stored by this run
@@ -226,26 +152,32 @@ class Writer:
 
     def _drain(self) -> None:
         segment = self._segment
-        metrics = segment.metrics
         popleft = self.queue.popleft
+        batch: list[tuple[Any, ...]] = []
+        append = batch.append
         while True:
             try:
                 item = popleft()
             except IndexError:
-                return
+                break
             kind = item[0]
             if kind == "m":
-                metrics.append(item)
-                if len(metrics) >= _MAX_CALLS_PER_SEGMENT:
-                    self._write_segment()
-                    segment = self._segment
-                    metrics = segment.metrics
-            elif kind == "flush":
+                append(item)
+                if len(batch) >= _BATCH:
+                    self._add_calls(batch)
+                    batch = []
+                    append = batch.append
+                continue
+            if batch:  # keep the order of metric calls and the events between them
+                self._add_calls(batch)
+                batch = []
+                append = batch.append
+            segment = self._segment
+            if kind == "flush":
                 self._write_segment()
                 self._retry_pending()
                 if self._doc_dirty:
                     self._beat()
-                segment = self._segment
                 item[1].set()
             elif kind == "doc":
                 self.doc.update(item[1])
@@ -256,8 +188,16 @@ class Writer:
                 self._release(segment, item[1], item[2])
             else:
                 self._add_other(segment, kind, item)
+        if batch:
+            self._add_calls(batch)
 
-    def _add_other(self, segment: _Segment, kind: str, item: tuple[Any, ...]) -> None:
+    def _add_calls(self, batch: list[tuple[Any, ...]]) -> None:
+        segment = self._segment
+        segment.add_calls(batch)
+        if segment.calls >= _MAX_CALLS_PER_SEGMENT:
+            self._write_segment()
+
+    def _add_other(self, segment: Segment, kind: str, item: tuple[Any, ...]) -> None:
         if kind == "params":
             segment.params.extend([k, v, item[1]] for k, v in item[2].items())
         elif kind == "tags":
@@ -272,7 +212,7 @@ class Writer:
             segment.other["status"] = item[1]
         segment.events += 1
 
-    def _store_artifact(self, segment: _Segment, request: dict[str, Any]) -> None:
+    def _store_artifact(self, segment: Segment, request: dict[str, Any]) -> None:
         source = request.pop("_read_from")
         staged = request.pop("_staged", False)
         try:
@@ -293,7 +233,7 @@ class Writer:
                 except OSError:
                     pass
 
-    def _release(self, segment: _Segment, name: str, ts: float) -> None:
+    def _release(self, segment: Segment, name: str, ts: float) -> None:
         """Drop the stored bytes of an artifact this run no longer needs (a rotated checkpoint).
 
         ``name`` is one artifact or a directory logged as one (each of its files). Only bytes
@@ -320,7 +260,7 @@ class Writer:
         segment = self._segment
         if not segment.pending():
             return
-        self._segment = _Segment()
+        self._segment = Segment()
         seq, self._seq = self._seq, self._seq + 1
         doc = segment.to_doc(seq, self.run_id)
         self._last_write = time.monotonic()
