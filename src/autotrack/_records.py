@@ -14,23 +14,17 @@ import os
 import shutil
 import tempfile
 import time
-from typing import IO, Any, Iterator, NamedTuple
+from typing import IO, Any, Iterator
 
 from autotrack._config import resolve_uri
 from autotrack._errors import AmbiguousRunError, ArtifactNotFoundError, IntegrityError, RunNotFoundError
+from autotrack._points import MetricPoint, MetricPoints
 from autotrack._values import decode_float
 from autotrack.backends.base import Backend, backend_for
 
 __all__ = ["RunRecord", "MetricPoint", "ArtifactRecord", "runs", "get_run", "last_run", "STALE_HEARTBEATS"]
 
 STALE_HEARTBEATS = 4
-
-
-class MetricPoint(NamedTuple):
-    step: int | None
-    epoch: int | None
-    value: float
-    timestamp: float
 
 
 def _decode(value: Any) -> Any:
@@ -180,7 +174,7 @@ class RunRecord:
         self._params, self._history, self._tags, self._seeds = params, history, tags, seeds
         self._data, self._environment = data, environment
         self._columns = columns
-        self._metrics: dict[str, list[MetricPoint]] | None = None
+        self._metrics: dict[str, MetricPoints] | None = None
         by_name: dict[str, dict[str, Any]] = {}
         # An update applies to the artifacts logged before it: a file logged again under its name
         # (``last.ckpt``) after an update of its earlier version starts with clean metadata.
@@ -237,17 +231,11 @@ class RunRecord:
         return self._error
 
     @property
-    def metrics(self) -> dict[str, list[MetricPoint]]:
+    def metrics(self) -> dict[str, MetricPoints]:
         self._load()
         if self._metrics is None:
-            out: dict[str, list[MetricPoint]] = {}
-            for key, cols in self._columns.items():
-                points: list[MetricPoint] = []
-                for col in cols:
-                    values = [v if not isinstance(v, str) else decode_float(v) for v in col["value"]]
-                    times = [t / 1000 for t in col["time_ms"]] if "time_ms" in col else col["time"]
-                    points.extend(map(MetricPoint, col["step"], col["epoch"], values, times))
-                out[key] = points
+            # each behaves as a list of MetricPoint, built on access (see _points)
+            out: dict[str, MetricPoints] = {key: MetricPoints.from_columns(cols) for key, cols in self._columns.items()}
             self._metrics = out
         return self._metrics
 
