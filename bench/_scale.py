@@ -38,6 +38,12 @@ def build_store(root: str, n_runs: int, n_metrics: int = 20, points: int = 5) ->
         doc = {"format": 1, "id": run_id, "name": f"run-{k}", "experiment": "scale", "parent_id": None,
                "framework": None, "status": "finished", "start_time": iso, "end_time": end,
                "heartbeat": start + 50, "heartbeat_interval": 15.0, "pid": 1}
+        values = {m: [0.5 / (m + i + 1) for i in range(points)] for m in range(n_metrics)}
+        # the summary the writer keeps in run.json (docs/format.md): what the dashboard's table reads
+        doc["summary"] = {"params": {"lr": 0.001 * (k % 10 + 1), "layers": [64, 64], "optimizer": "adam"},
+                          "metrics": {f"metric_{m}": {"last": v[-1], "min": min(v), "max": max(v), "count": points,
+                                                      "step": points - 1, "epoch": None}
+                                      for m, v in values.items()}}
         seg = {"format": 1, "run_id": run_id, "seq": 0, "time": start + 50,
                "params": [["lr", 0.001 * (k % 10 + 1), start], ["layers", [64, 64], start], ["optimizer", "adam", start]],
                "metrics": {f"metric_{m}": {"step": list(range(points)), "epoch": [None] * points,
@@ -95,14 +101,36 @@ def listing(quick: bool) -> None:
 
     times.update(interleave({"bare interpreter (baseline)": bare_once, "autotrack runs (CLI, fresh process)": cli_once},
                             repeats))
+    times.update(interleave(dashboard_cases(root), repeats))
     raw = median(times["raw: list + parse every run.json (baseline)"])
     bare = median(times["bare interpreter (baseline)"])
-    rows = [[k, median(v), median(v) / (bare if "CLI" in k or "bare" in k else raw)] for k, v in times.items()]
+    rows = [[k, median(v), median(v) / (bare if "CLI" in k or "bare" in k else raw)] for k, v in times.items()]  # dashboard: x raw listing
     table(rows, ["case", "median s", "x its baseline"])
     record("scale/list", runs=n_runs, median_s={k: median(v) for k, v in times.items()})
     verdict("scale", f"autotrack.runs() over {n_runs:,} runs", median(times["autotrack.runs()"]), GOAL_S, " s")
     verdict("scale", f"`autotrack runs` over {n_runs:,} runs (whole command)",
             median(times["autotrack runs (CLI, fresh process)"]), GOAL_S, " s")
+    for case in dashboard_cases(root):
+        verdict("scale", f"{case} over {n_runs:,} runs", median(times[case]), GOAL_S, " s")
+
+
+def dashboard_cases(root: str) -> dict:
+    """The dashboard's first page, cold (a new index each time, as after a server start): the
+    default view, and sorted by a metric with a text filter (every run's summary consulted)."""
+    try:
+        from autotrack.backends.base import backend_for
+        from autotrack.ui._data import RunIndex
+    except ImportError:  # before the dashboard existed
+        return {}
+
+    def first_page() -> None:
+        RunIndex(backend_for(root)).page(limit=50)
+
+    def sorted_page() -> None:
+        RunIndex(backend_for(root)).page(sort="metric:metric_3:min", descending=False, text="lr=0.002", limit=50)
+
+    return {"dashboard first page (/ui/api/runs)": timed(first_page),
+            "dashboard page sorted by a metric, text filter": timed(sorted_page)}
 
 
 def one_big_run(quick: bool) -> None:

@@ -64,10 +64,18 @@ def summarize(record: RunRecord) -> dict[str, Any]:
 
 
 def _decoded_summary(doc: Mapping[str, Any]) -> dict[str, Any] | None:
-    from autotrack._records import _decode  # the run document tags non-finite floats
-
+    """The writer's summary; metric figures are floats or the strings ``"NaN"``/``"Infinity"``/
+    ``"-Infinity"`` (as in a segment's value column), params are tagged like any value
+    (``{"$float": "NaN"}``): decoded only when a param holds a dict at all, which is rare."""
     summary = doc.get("summary")
-    return _decode(summary) if isinstance(summary, dict) else None
+    if not isinstance(summary, dict):
+        return None
+    params = summary.get("params")
+    if isinstance(params, dict) and any(type(v) is dict for v in params.values()):
+        from autotrack._records import _decode
+
+        summary = dict(summary, params=_decode(params))
+    return summary
 
 
 def _header(record: RunRecord) -> dict[str, Any]:
@@ -77,15 +85,29 @@ def _header(record: RunRecord) -> dict[str, Any]:
             "duration": record.duration}
 
 
+_NONFINITE = ("NaN", "Infinity", "-Infinity")
+
+
 def _sort_value(value: Any) -> tuple[int, Any]:
     """Numbers before text before absent; NaN with the absent (it is not a result to rank)."""
     if isinstance(value, bool):
         return (0, float(value))
     if isinstance(value, (int, float)):
         return (0, value) if math.isfinite(value) else (2, 0)
-    if value is None:
+    if value is None or value in _NONFINITE:
         return (2, 0)
     return (1, str(value))
+
+
+def _text_of(row: dict[str, Any]) -> str:
+    """What the table's text filter looks through, built on the first filter that needs it."""
+    text = row.get("_text")
+    if text is None:
+        text = row["_text"] = " ".join(str(x) for x in (
+            row["id"], row["name"], row["experiment"], row["framework"] or "", row["status"],
+            *(f"{k}={v}" for k, v in row["params"].items()),
+            *(f"{k}={v}" for k, v in row["tags"].items()))).lower()
+    return text
 
 
 class RunIndex:
@@ -136,10 +158,6 @@ class RunIndex:
             row["metrics"] = summary.get("metrics") or {}
             row["tags"] = summary.get("tags") or {}
             row["_start"] = record.start_time or _EPOCH
-            row["_text"] = " ".join(str(x) for x in (
-                record.id, record.name, record.experiment, record.framework or "", record.status,
-                *(f"{k}={v}" for k, v in row["params"].items()),
-                *(f"{k}={v}" for k, v in row["tags"].items()))).lower()
             rows.append(row)
         rows.sort(key=lambda r: (r["_start"], r["id"]), reverse=True)
         return rows, records
@@ -166,7 +184,7 @@ class RunIndex:
                   if (not experiment or r["experiment"] == experiment)
                   and (not status or r["status"] == status)
                   and (not framework or (r["framework"] or "manual") == framework)
-                  and all(w in r["_text"] for w in words)]
+                  and (not words or all(w in _text_of(r) for w in words))]
         if sort != "start_time" or not descending:
             key = _sort_key(sort)
             present = [r for r in chosen if key(r)[0] < 2]
@@ -192,20 +210,27 @@ def _counts(values: Iterable[Any]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
+def _same(value: Any) -> Any:
+    """A hashable stand-in that tells values apart as JSON does (1 and True differ)."""
+    if value is None or isinstance(value, (str, int, float)):
+        return (type(value), value)
+    return repr(value)
+
+
 def _keys(rows: Sequence[Mapping[str, Any]], part: str) -> list[dict[str, Any]]:
     """Column candidates: every key with how many runs have it and whether it varies; the ones
     that vary come first (a param every run shares explains nothing in a table)."""
-    seen: dict[str, list[Any]] = {}
+    counts: dict[str, int] = {}
     for row in rows:
-        for key, value in row[part].items():
-            seen.setdefault(key, []).append(value["last"] if part == "metrics" and isinstance(value, dict) else value)
+        for key in row[part]:
+            counts[key] = counts.get(key, 0) + 1
     out = []
-    for key, values in seen.items():
-        try:
-            varies = len({repr(v) for v in values}) > 1 or len(values) < len(rows)
-        except Exception:  # noqa: BLE001 - an odd value's repr: call it varying
-            varies = True
-        out.append({"key": key, "count": len(values), "varies": varies})
+    for key, count in counts.items():
+        varies = True
+        if part == "params" and count == len(rows):
+            first = _same(rows[0][part][key])
+            varies = any(_same(row[part][key]) != first for row in rows)
+        out.append({"key": key, "count": count, "varies": varies})
     out.sort(key=lambda k: (not k["varies"], -k["count"], k["key"]))
     return out
 
