@@ -344,6 +344,8 @@
         h("button", {disabled: last >= data.total, "data-testid": "next-page",
                      onclick: function () { go(hashFor({offset: data.offset + limit})); }}, "next ›"));
 
+      var wasOpen = app.querySelector("details.columns[open]") !== null;  // a refresh keeps the panel open
+      if (wasOpen) columnsPanel.open = true;
       clear(app);
       append(app, [
         header([h("span", {text: "runs"})]),
