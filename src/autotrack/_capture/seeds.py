@@ -114,6 +114,8 @@ def _resolve(dotted: str) -> Any:
     return obj
 
 
+_EMPTY: dict[str, Any] = {}
+
 # packages that re-export a seeding function under their own name (``pl.seed_everything``)
 _REEXPORTERS = {"lightning_fabric": ("pytorch_lightning",), "lightning": ()}
 
@@ -131,11 +133,10 @@ def _patch(holder_name: str, attr: str, source: str, names: tuple[str, ...], use
     prefixes = tuple(r + "." for r in roots)
     # thousands of modules once torch is loaded: one C-level prefix test each, and the module's
     # own __dict__ (a getattr could make a lazy module import things)
-    for name, mod in list(sys.modules.items()):
-        if name not in roots and not name.startswith(prefixes):
-            continue
+    candidates = [mod for name, mod in list(sys.modules.items()) if name.startswith(prefixes) or name in roots]
+    for mod in candidates:
         try:
-            if vars(mod).get(attr) is original:
+            if getattr(mod, "__dict__", _EMPTY).get(attr) is original:
                 setattr(mod, attr, wrapped)
         except Exception:  # noqa: BLE001 - odd entries in sys.modules, modules refusing setattr
             continue

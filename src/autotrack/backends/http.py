@@ -22,6 +22,7 @@ import io
 import os
 import re
 import shutil
+import sys
 import threading
 import time
 from typing import IO, Any
@@ -48,24 +49,44 @@ class HttpBackend:
     """A :class:`~autotrack.backends.base.Backend` over the autotrack server's REST API."""
 
     def __init__(self, uri: str, token: str | None = None) -> None:
-        try:
-            import httpx
-        except ImportError:
-            raise BackendUnavailableError(f"the {uri.split(':', 1)[0]}:// backend needs httpx: {_INSTALL}") from None
-        self._httpx = httpx
+        # httpx (and its SSL context) is ~0.1-0.3 s to import and build: that happens on the
+        # first request, i.e. on the writer thread, not in start_run on the training thread.
+        # Whether it is installed is checked now, so a missing package fails at the start.
+        if sys.modules.get("httpx") is None:
+            from importlib.util import find_spec
+
+            if find_spec("httpx") is None:
+                raise BackendUnavailableError(f"the {uri.split(':', 1)[0]}:// backend needs httpx: {_INSTALL}")
+        self._httpx: Any = None
+        self._http: Any = None  # the httpx.Client, made by _client on first use
+        self._client_lock = threading.Lock()
         self._lock = threading.Lock()
         self._spooled: dict[str, str] = {}  # sha256 -> local copy, for artifacts the server did not take
         self.uri = uri
         self.api = uri.rstrip("/") + "/api/v1"
         token = token if token is not None else os.environ.get("AUTOTRACK_TOKEN")
-        headers = {"User-Agent": "autotrack", "Accept-Encoding": "gzip"}
+        self._headers = {"User-Agent": "autotrack", "Accept-Encoding": "gzip"}
         if token:
-            headers["Authorization"] = f"Bearer {token.strip()}"
-        timeout = httpx.Timeout(connect=_float_env("AUTOTRACK_HTTP_CONNECT_TIMEOUT", 2.0),
-                                read=_float_env("AUTOTRACK_HTTP_TIMEOUT", 15.0),
-                                write=_float_env("AUTOTRACK_HTTP_TIMEOUT", 15.0), pool=5.0)
-        # the environment's proxies (HTTPS_PROXY, NO_PROXY) and CA bundle (SSL_CERT_FILE) apply
-        self._client = httpx.Client(headers=headers, timeout=timeout, follow_redirects=False)
+            self._headers["Authorization"] = f"Bearer {token.strip()}"
+        self._timeouts = (_float_env("AUTOTRACK_HTTP_CONNECT_TIMEOUT", 2.0), _float_env("AUTOTRACK_HTTP_TIMEOUT", 15.0))
+
+    @property
+    def _client(self) -> Any:
+        client = self._http
+        if client is None:
+            with self._client_lock:
+                if self._http is None:
+                    try:
+                        import httpx
+                    except ImportError:
+                        raise BackendUnavailableError(f"the {self.uri.split(':', 1)[0]}:// backend needs httpx: {_INSTALL}") from None
+                    connect, other = self._timeouts
+                    timeout = httpx.Timeout(connect=connect, read=other, write=other, pool=5.0)
+                    self._httpx = httpx
+                    # the environment's proxies (HTTPS_PROXY, NO_PROXY) and CA bundle (SSL_CERT_FILE) apply
+                    self._http = httpx.Client(headers=self._headers, timeout=timeout, follow_redirects=False)
+                client = self._http
+        return client
 
     def __repr__(self) -> str:
         return f"HttpBackend({self.uri!r})"
@@ -73,16 +94,17 @@ class HttpBackend:
     # -- plumbing ------------------------------------------------------------------------
     def _send(self, method: str, path: str, *, attempts: int = 1, stream: bool = False, **kwargs: Any) -> Any:
         """One request; ``attempts`` > 1 retries connection failures and 502/503/504 with backoff."""
+        client = self._client
         httpx = self._httpx
         url = self.api + path
         delay = 0.25
         for attempt in range(attempts):
             try:
                 if stream:
-                    request = self._client.build_request(method, url, **kwargs)
-                    response = self._client.send(request, stream=True)
+                    request = client.build_request(method, url, **kwargs)
+                    response = client.send(request, stream=True)
                 else:
-                    response = self._client.request(method, url, **kwargs)
+                    response = client.request(method, url, **kwargs)
             except httpx.TransportError as exc:
                 if attempt + 1 < attempts:
                     time.sleep(delay)
@@ -245,7 +267,8 @@ class HttpBackend:
         return io.BufferedReader(_ResponseReader(response), _CHUNK)
 
     def close(self) -> None:
-        self._client.close()
+        if self._http is not None:
+            self._http.close()
 
 
 def _chunks(fh: IO[bytes]) -> Any:
