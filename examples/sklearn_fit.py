@@ -5,7 +5,7 @@
     autotrack show last                     # the best candidate (its parent is the search)
 
 The pipeline is one run (params of every step, the random_state seed, data fingerprints,
-training accuracy/F1/log loss/ROC AUC, the model as skops). The search is a parent run with the
+training accuracy/F1/log loss/ROC AUC, the model as joblib). The search is a parent run with the
 best params and score and the whole ``cv_results_`` as a CSV, plus one child run for each of the
 3 best candidates.
 """

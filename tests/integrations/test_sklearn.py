@@ -17,11 +17,7 @@ from tests.core.helpers import python
 from tests.dead_store import DeadStore
 
 sklearn = pytest.importorskip("sklearn")
-try:
-    import skops.io  # noqa: F401
-    MODEL = "model.skops"
-except ImportError:  # pragma: no cover - the dev extras install it; the adapter falls back to joblib
-    MODEL = "model.joblib"
+MODEL = "model.joblib"  # the default format; skops only with autolog(model_format="skops")
 
 from sklearn import metrics  # noqa: E402
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone  # noqa: E402
@@ -51,6 +47,7 @@ def _autolog_off():
     autotrack.autolog(disable=True)
     assert adapter._config is None and "__init_subclass__" not in BaseEstimator.__dict__
     adapter._max_tuning_runs = 5
+    adapter._model_format = "joblib"
 
 
 @pytest.fixture
@@ -338,17 +335,43 @@ def test_estimators_defined_before_and_after_autolog(store):
     assert layers == 1
 
 
-def test_log_models_false_and_joblib_fallback(store, tmp_path, monkeypatch):
+def test_log_models_false(store):
     adapter.autolog(uri=store, log_models=False)
     LogisticRegression(max_iter=500).fit(X, Y)
     assert only_run(store).artifacts == []
+
+
+def test_default_model_format_is_joblib_and_imports_no_skops(store):
+    code = (
+        "import sys, autotrack\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.datasets import load_iris\n"
+        f"autotrack.autolog(uri={str(store)!r}, frameworks=['sklearn'])\n"
+        "LogisticRegression(max_iter=1000).fit(*load_iris(return_X_y=True))\n"
+        "assert not any(m == 'skops' or m.startswith('skops.') for m in sys.modules), 'skops imported'\n"
+        "art = autotrack.last_run(uri=" + repr(str(store)) + ").artifact('model.joblib')\n"
+        "assert art.metadata['format'] == 'joblib' and 'skops_error' not in art.metadata, art.metadata\n"
+    )
+    proc = python(code, env={"AUTOTRACK_STRICT": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_skops_on_request_and_joblib_fallback(store, tmp_path, monkeypatch):
     sio = pytest.importorskip("skops.io")
+    with pytest.raises(ValueError, match="model_format"):
+        adapter.autolog(uri=store, model_format="pickle")
+    adapter.autolog(uri=store, model_format="skops")
+    est = LogisticRegression(max_iter=500).fit(X, Y)
+    model, art = load_model(autotrack.runs(uri=store)[0], tmp_path)
+    assert art.name == "model.skops" and art.metadata["format"] == "skops"
+    assert type(model) is LogisticRegression
+    np.testing.assert_array_equal(model.predict_proba(X), est.predict_proba(X))
 
     def refuse(*args, **kwargs):
         raise TypeError("skops cannot do this one")
 
     monkeypatch.setattr(sio, "dump", refuse)  # as if skops could not represent this estimator
-    adapter.autolog(uri=store, log_models=True)
+    adapter.autolog(uri=store)  # model_format stays in force
     est = clone(make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))).fit(X, Y)
     run = autotrack.runs(uri=store)[0]
     model, art = load_model(run, tmp_path)

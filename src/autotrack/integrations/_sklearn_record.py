@@ -22,9 +22,10 @@ import numpy as np
 import sklearn
 from sklearn.base import BaseEstimator
 
-__all__ = ["METRIC_ROWS", "clean", "estimator_params", "seeds", "log_data", "training_metrics", "log_model"]
+__all__ = ["METRIC_ROWS", "MODEL_FORMATS", "clean", "estimator_params", "seeds", "log_data", "training_metrics", "log_model"]
 
 METRIC_ROWS = 10_000
+MODEL_FORMATS = ("joblib", "skops")
 _EXPECTED = (ValueError, TypeError, IndexError)  # a metric that does not apply to this target
 
 
@@ -192,37 +193,43 @@ def training_metrics(est: Any, X: Any, y: Any) -> dict[str, float]:
         return {}
     X, y = sample(X, y)
     try:
-        found = _classifier_metrics(est, X, y) if kind == "classifier" else _regressor_metrics(est, X, y)
+        # our own arguments are valid by construction: skip scikit-learn's per-call parameter
+        # validation (about a third of the metrics' cost on a few thousand rows)
+        with sklearn.config_context(skip_parameter_validation=True):
+            found = _classifier_metrics(est, X, y) if kind == "classifier" else _regressor_metrics(est, X, y)
     except _EXPECTED + (AttributeError,):  # cannot predict on what fit took (a consumed iterator...)
         return {}
     return {k: float(v) for k, v in found.items()}
 
 
 # -- model ---------------------------------------------------------------------------------------
-def save_model(est: Any, folder: str) -> tuple[str, dict[str, Any]]:
-    """skops where it round-trips (no code runs on load), joblib (pickle) otherwise."""
+def save_model(est: Any, folder: str, fmt: str = "joblib") -> tuple[str, dict[str, Any]]:
+    """joblib (scikit-learn's own persistence) by default: no import, milliseconds for most
+    models. ``fmt="skops"``: skops where it round-trips (no code runs on load), joblib otherwise;
+    skops is imported on first use, and that import walks every scikit-learn module (seconds)."""
     meta: dict[str, Any] = {"flavor": "sklearn", "class": public_path(type(est)),
                             "sklearn_version": sklearn.__version__}
-    try:
-        import skops
-        import skops.io as sio
+    if fmt == "skops":
+        try:
+            import skops
+            import skops.io as sio
 
-        path = os.path.join(folder, "model.skops")
-        sio.dump(est, path)
-        untrusted = sio.get_untrusted_types(file=path)
-        sio.load(path, trusted=untrusted)  # it must load back, or it is no use as a record
-        meta.update(format="skops", skops_version=skops.__version__, untrusted_types=untrusted)
-        return path, meta
-    except Exception as exc:  # noqa: BLE001 - skops cannot represent this estimator (or is absent)
-        meta["skops_error"] = f"{type(exc).__name__}: {exc}"[:300]
+            path = os.path.join(folder, "model.skops")
+            sio.dump(est, path)
+            untrusted = sio.get_untrusted_types(file=path)
+            sio.load(path, trusted=untrusted)  # it must load back, or it is no use as a record
+            meta.update(format="skops", skops_version=skops.__version__, untrusted_types=untrusted)
+            return path, meta
+        except Exception as exc:  # noqa: BLE001 - skops cannot represent this estimator (or is absent)
+            meta["skops_error"] = f"{type(exc).__name__}: {exc}"[:300]
     path = os.path.join(folder, "model.joblib")
     joblib.dump(est, path)
     meta.update(format="joblib", joblib_version=joblib.__version__)
     return path, meta
 
 
-def log_model(run: Any, est: Any, **extra: Any) -> None:
+def log_model(run: Any, est: Any, fmt: str = "joblib", **extra: Any) -> None:
     with tempfile.TemporaryDirectory(prefix="autotrack-sklearn-") as folder:
-        path, meta = save_model(est, folder)
+        path, meta = save_model(est, folder, fmt)
         meta.update(extra)
         run.log_artifact(path, kind="model", metadata=meta)

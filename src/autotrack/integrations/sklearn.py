@@ -34,6 +34,7 @@ OUTERMOST_KEY = "sklearn"  # the xgboost adapter uses it too
 
 _config: AutologConfig | None = None
 _max_tuning_runs: int | None = 5
+_model_format = "joblib"
 _lock = threading.RLock()
 
 
@@ -109,7 +110,7 @@ def _record(session: FitSession, est: Any, X: Any, y: Any) -> None:
         with guard("sklearn: logging the model"):
             model = getattr(est, "best_estimator_", None) if search else est
             if model is not None:
-                rec.log_model(run, model, estimator="best_estimator_" if search else "self")
+                rec.log_model(run, model, _model_format, estimator="best_estimator_" if search else "self")
 
 
 _patcher = EstimatorPatcher(_fit_wrapper, FIT_METHODS, lambda: _config is not None)
@@ -137,14 +138,16 @@ def _switch_off() -> None:
 
 
 def autolog(uri: str | None = None, experiment: str | None = None, log_models: bool | None = None,
-            max_tuning_runs: int | None = 5, disable: bool = False) -> None:
+            max_tuning_runs: int | None = 5, model_format: str | None = None, disable: bool = False) -> None:
     """``autotrack.autolog(frameworks=["sklearn"])`` with scikit-learn's own option.
 
     ``max_tuning_runs``: child runs for the best candidates of a search (``None``: all of them);
-    it stays in force when ``autotrack.autolog()`` enables this adapter. Settings not given here
-    keep the values of an ``autotrack.autolog()`` already on.
+    it stays in force when ``autotrack.autolog()`` enables this adapter. ``model_format``:
+    ``"joblib"`` (the default: scikit-learn's own persistence) or ``"skops"`` (loads without
+    running code; joblib where skops cannot represent the model); it stays in force too.
+    Settings not given here keep the values of an ``autotrack.autolog()`` already on.
     """
-    global _max_tuning_runs
+    global _max_tuning_runs, _model_format
     registered = "sklearn" in _autolog.integrations()
     if disable:
         if registered:
@@ -154,7 +157,11 @@ def autolog(uri: str | None = None, experiment: str | None = None, log_models: b
     if max_tuning_runs is not None and (isinstance(max_tuning_runs, bool) or not isinstance(max_tuning_runs, int)
                                         or max_tuning_runs < 0):
         raise ValueError(f"max_tuning_runs must be a non-negative int or None, not {max_tuning_runs!r}")
+    if model_format is not None and model_format not in rec.MODEL_FORMATS:
+        raise ValueError(f"model_format must be one of {rec.MODEL_FORMATS}, not {model_format!r}")
     _max_tuning_runs = max_tuning_runs
+    if model_format is not None:
+        _model_format = model_format
     now = _autolog.current_config() or AutologConfig()
     config = dataclasses.replace(now, uri=now.uri if uri is None else uri,
                                  experiment=now.experiment if experiment is None else experiment,
