@@ -141,4 +141,7 @@ def test_body_limits_413(tmp_path):
 def test_unknown_routes_and_methods_are_4xx(server):
     assert _api(server, "GET", "/nope").status_code == 404
     assert _api(server, "POST", "/runs").status_code == 405
-    assert httpx.get(server.url + "/", timeout=5).status_code == 404
+    assert httpx.get(server.url + "/nope", timeout=5).status_code == 404
+    assert httpx.post(server.url + "/", timeout=5).status_code == 405
+    page = httpx.get(server.url + "/", timeout=5)  # the dashboard (docs/ui.md)
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]

@@ -82,31 +82,23 @@ def loads(data: bytes | str) -> Any:
     """Parse a stored document: orjson when installed, else (or where orjson differs) json.
 
     json parses what orjson refuses (a NaN token written by another tool) and keeps integers
-    beyond 64 bits exact, which orjson turns into floats: a document with such a float outside
-    its metric columns (a seed of 2**100 in params) is parsed again with json. Metric values are
-    floats to readers anyway. Invalid JSON raises ValueError either way.
+    beyond 64 bits exact, which orjson turns into floats. Such an integer has at least 19 digits
+    in a row, and so does nothing else the writer produces (a float's repr has at most 17), so
+    one C-speed search of the bytes decides: listing 10,000 run documents must not walk each
+    parsed document in Python. Invalid JSON raises ValueError either way.
     """
     if _orjson is not None:
-        try:
-            doc = _orjson.loads(data)
-        except ValueError:  # orjson.JSONDecodeError
-            pass
-        else:
-            if not _maybe_big_int(doc, True):
-                return doc
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+        if _NINETEEN_DIGITS not in raw.translate(_DIGITS_AS_ZERO):  # ~10x faster than a regex
+            try:
+                return _orjson.loads(raw)
+            except ValueError:  # orjson.JSONDecodeError
+                pass
     return json.loads(data)
 
 
-def _maybe_big_int(value: Any, top: bool = False) -> bool:
-    """A whole float of 2**63 or more: possibly an integer orjson could not keep exact."""
-    kind = type(value)
-    if kind is float:
-        return abs(value) >= 9.223372036854775808e18 and value.is_integer()
-    if kind is dict:
-        return any(_maybe_big_int(v) for k, v in value.items() if not (top and k == "metrics"))
-    if kind is list:
-        return any(_maybe_big_int(v) for v in value)
-    return False
+_DIGITS_AS_ZERO = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))  # every digit -> "0", the rest " "
+_NINETEEN_DIGITS = b"0" * 19  # 2**63 has 19 digits
 
 
 def sha256_file(path: str) -> tuple[str, int]:

@@ -12,6 +12,9 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import threading
+from collections import Counter
+from itertools import chain
+from operator import itemgetter
 import time
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -220,10 +223,7 @@ def _same(value: Any) -> Any:
 def _keys(rows: Sequence[Mapping[str, Any]], part: str) -> list[dict[str, Any]]:
     """Column candidates: every key with how many runs have it and whether it varies; the ones
     that vary come first (a param every run shares explains nothing in a table)."""
-    counts: dict[str, int] = {}
-    for row in rows:
-        for key in row[part]:
-            counts[key] = counts.get(key, 0) + 1
+    counts = Counter(chain.from_iterable(map(itemgetter(part), rows)))  # C-speed: 10,000 runs x 20 names
     out = []
     for key, count in counts.items():
         varies = True
