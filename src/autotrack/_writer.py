@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from autotrack._safety import report
 from autotrack._segment import Segment
+from autotrack._summary import Summary
 
 __all__ = ["Writer", "spool_dir"]
 
@@ -74,6 +75,7 @@ class Writer:
         self._deadline = math.inf  # set by close(): past it, nothing more is sent, the rest is spooled
         self._seq = first_seq  # > 0 when a finished run is reopened: continue its numbering
         self._segment = Segment()
+        self._summary = Summary(run_doc.get("summary"))  # a reopened run goes on from its figures
         self._pending: list[tuple[int, Any]] = []  # (seq, segment doc, or the path of a spilled one)
         self._spilled: str | None = None
         self._stored: dict[str, str] = {}  # artifact name -> sha256, as stored by this run
@@ -262,6 +264,10 @@ class Writer:
             return
         self._segment = Segment()
         seq, self._seq = self._seq, self._seq + 1
+        summary = self._summary
+        summary.add_metrics(segment.metrics)
+        summary.add_values("params", segment.params)
+        summary.add_values("tags", segment.tags)
         doc = segment.to_doc(seq, self.run_id)
         self._last_write = time.monotonic()
         # A segment stays in _pending until the store took it (so a spool made while the call
@@ -323,6 +329,8 @@ class Writer:
             self._doc_dirty = True  # out of time: the document goes to the spool
             return
         self.doc["heartbeat"] = time.time()
+        if self._summary.changed:
+            self.doc["summary"] = self._summary.to_doc()
         try:
             self.backend.update_run(self.run_id, self.doc)
             self._doc_dirty = False
