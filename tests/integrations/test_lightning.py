@@ -193,11 +193,38 @@ def test_resume_is_a_new_run_tagged_with_the_old_one(store, tmp_path):
     assert second.tags["resumed_from_checkpoint"] == os.path.abspath(ckpt.last_model_path)
 
 
-def test_per_step_metrics_only_when_asked(store):
+def test_per_step_metrics_only_when_asked(store, tmp_path):
+    from lightning.pytorch.loggers import CSVLogger
+
+    class StepOnly(Regressor):
+        def training_step(self, batch, batch_idx):
+            self.log("seen", float(batch_idx + 10 * self.current_epoch))  # on_step only (the default here)
+            return super().training_step(batch, batch_idx)
+
+    train, val = loaders()
+    trainer([AutotrackCallback(uri=store)], max_epochs=1).fit(StepOnly(), train, val)
+    assert "train_loss_step" not in autotrack.last_run(store).metrics and "seen" not in autotrack.last_run(store).metrics
+    csv = CSVLogger(tmp_path)  # Lightning's own logger, every step: what the values must be
+    trainer([AutotrackCallback(uri=store, log_every_n_steps=2)], max_epochs=2, logger=csv,
+            log_every_n_steps=1).fit(StepOnly(), train, val)
+    m = autotrack.last_run(store).metrics
+    assert [pt.step for pt in m["train_loss_step"]] == [2, 4, 6, 8]
+    assert [(pt.step, pt.epoch, pt.value) for pt in m["seen"]] == [(2, 0, 1.0), (4, 0, 3.0), (6, 1, 11.0), (8, 1, 13.0)]
+    import csv as csvmod
+
+    with open(os.path.join(csv.log_dir, "metrics.csv")) as f:
+        logged = {int(r["step"]): float(r["train_loss_step"]) for r in csvmod.DictReader(f) if r.get("train_loss_step")}
+    assert [pt.value for pt in m["train_loss_step"]] == pytest.approx([logged[s - 1] for s in (2, 4, 6, 8)])
+    assert [pt.epoch for pt in m["train_loss"]] == [0, 1]  # the epoch values are unchanged
+
+
+def test_per_step_metrics_fall_back_to_callback_metrics(store, monkeypatch):
+    from autotrack.integrations import lightning as adapter
+
+    monkeypatch.setattr(adapter, "step_metrics", lambda trainer: None)  # a Lightning we cannot read
     train, val = loaders()
     trainer([AutotrackCallback(uri=store, log_every_n_steps=2)], max_epochs=1).fit(Regressor(), train, val)
-    m = autotrack.last_run(store).metrics
-    assert [pt.step for pt in m["train_loss_step"]] == [2, 4]
+    assert [pt.step for pt in autotrack.last_run(store).metrics["train_loss_step"]] == [2, 4]
 
 
 def test_early_stopping_recorded(store):

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from typing import Any
 
 from autotrack._safety import guard
+from autotrack.integrations import _lightning_autolog as _autolog
 from autotrack.integrations._common import (CheckpointTracker, FitSession, Patcher, explicit_options,
                                              resolve_options)
-from autotrack.integrations._lightning_params import dataloader_info, epoch_metric_names, fit_params, scalar_metrics
+from autotrack.integrations._lightning_params import epoch_metric_names, fit_params, scalar_metrics
+from autotrack.integrations._lightning_record import (checkpoint_meta, early_stopping, learning_rates,
+                                                      log_final_model, log_loaders, step_metrics)
 
 __all__ = ["AutotrackCallback", "enable", "disable"]
 
@@ -50,6 +52,7 @@ class _Recorder:
         self._tracker: CheckpointTracker | None = None
         self._patcher = Patcher()
         self._val_logged = False
+        self._every: int | None = None  # log_every_n_steps of the fit being recorded
 
     # -- the run's life -----------------------------------------------------------------
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
@@ -63,6 +66,7 @@ class _Recorder:
                 run = self._session.begin(self._name)
                 if stage == "fit" and self._session.active:
                     self._last_fit = run
+            self._every = options.log_every_n_steps if self._session.active else None
             if self._session.active and stage == "fit" and options.log_checkpoints:
                 self._tracker = CheckpointTracker(self._session.run, keep_all=options.log_checkpoints == "all")
                 self._patcher.wrap(trainer, "save_checkpoint", self._on_save)
@@ -71,6 +75,7 @@ class _Recorder:
     def _end(self, exc: BaseException | None = None) -> None:
         self._patcher.undo()
         self._tracker = None
+        self._every = None
         session, self._session = self._session, None
         if session is not None:
             session.end(exc)
@@ -96,35 +101,29 @@ class _Recorder:
                 ckpt = getattr(trainer, "ckpt_path", None)
                 if ckpt:
                     run.set_tags({"resumed_from_checkpoint": os.path.abspath(str(ckpt))})
-                for cb in trainer.callbacks:
-                    if type(cb).__name__ == "EarlyStopping":
-                        run.log_params({"early_stopping": {"monitor": cb.monitor, "patience": cb.patience,
-                                                           "mode": cb.mode, "min_delta": float(cb.min_delta)}})
+                stopping = early_stopping(trainer, at_end=False)
+                if stopping:
+                    run.log_params(stopping)
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         run = self._run
         if run is not None:
             with guard("lightning: fingerprinting data"):
-                _log_loaders(run, "train", trainer.train_dataloader)
+                log_loaders(run, "train", trainer.train_dataloader)
 
     def on_validation_start(self, trainer: Any, pl_module: Any) -> None:
         run = self._run
         if run is not None and not trainer.sanity_checking and not self._val_logged:
             self._val_logged = True
             with guard("lightning: fingerprinting data"):
-                _log_loaders(run, "val", trainer.val_dataloaders)
+                log_loaders(run, "val", trainer.val_dataloaders)
 
     # -- metrics ----------------------------------------------------------------------------
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         run = self._run
         if run is not None:
             with guard("lightning: recording the learning rate"):
-                lrs = {}
-                for i, opt in enumerate(trainer.optimizers):
-                    for j, group in enumerate(opt.param_groups):
-                        key = "lr" if len(trainer.optimizers) == 1 else f"lr-{type(opt).__name__}-{i}"
-                        lrs[key if len(opt.param_groups) == 1 else f"{key}/pg{j}"] = group["lr"]
-                run.log_metrics(lrs, step=trainer.global_step, epoch=trainer.current_epoch)
+                run.log_metrics(learning_rates(trainer), step=trainer.global_step, epoch=trainer.current_epoch)
 
     def _log_loop_metrics(self, trainer: Any) -> None:
         run = self._run
@@ -144,13 +143,14 @@ class _Recorder:
         self._log_loop_metrics(trainer)
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        n = self._session.options.log_every_n_steps if self._session is not None else None
-        run = self._run
-        if n and run is not None and trainer.global_step % n == 0:
+        n = self._every  # None unless asked for: then this hook costs one attribute read per batch
+        if n and trainer.global_step % n == 0:
             with guard("lightning: recording step metrics"):
-                names = epoch_metric_names(trainer, on_step=True)
-                values = scalar_metrics(trainer.callback_metrics, names) if names else {}
-                if values:
+                values = step_metrics(trainer)
+                if values is None:  # a Lightning whose result collection we cannot read
+                    values = scalar_metrics(trainer.callback_metrics, epoch_metric_names(trainer, on_step=True))
+                run = self._run
+                if values and run is not None:
                     run.log_metrics(values, step=trainer.global_step, epoch=trainer.current_epoch)
 
     # -- checkpoints and the final model ------------------------------------------------------
@@ -159,14 +159,7 @@ class _Recorder:
         with guard("lightning: recording a checkpoint"):
             trainer = instance
             path = os.fspath(args[0] if args else kwargs["filepath"])
-            meta: dict[str, Any] = {"epoch": trainer.current_epoch, "step": trainer.global_step}
-            for cb in trainer.checkpoint_callbacks:
-                scores = getattr(cb, "best_k_models", {})
-                if path in scores:
-                    meta.update(monitor=cb.monitor, score=scores[path])
-                if path == getattr(cb, "last_model_path", None):
-                    meta["last"] = True
-            if self._tracker is not None and self._tracker.saved(path, meta):
+            if self._tracker is not None and self._tracker.saved(path, checkpoint_meta(trainer, path)):
                 best = getattr(trainer.checkpoint_callback, "best_model_path", "")
                 if best and os.path.abspath(best) in self._tracker.names:
                     self._tracker.mark_best(best, {"best_score": getattr(trainer.checkpoint_callback, "best_model_score", None)})
@@ -184,13 +177,12 @@ class _Recorder:
         if run is None:
             return
         with guard("lightning: recording the end of training"):
-            for cb in trainer.callbacks:
-                if type(cb).__name__ == "EarlyStopping":
-                    run.log_params({"early_stopping": {"stopped_epoch": cb.stopped_epoch,
-                                                       "best_score": cb.best_score}})
+            stopping = early_stopping(trainer, at_end=True)
+            if stopping:
+                run.log_params(stopping)
             options = self._session.options if self._session else None
             if options and options.log_models and not trainer.checkpoint_callbacks:
-                _log_final_model(run, trainer, pl_module)
+                log_final_model(run, trainer, pl_module)
 
     # -- resume: the run id travels inside Lightning's own checkpoints ----------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -214,34 +206,6 @@ def _user_run() -> bool:
     return active_run() is not None
 
 
-def _log_loaders(run: Any, prefix: str, loaders: Any) -> None:
-    if loaders is None:
-        return
-    items = loaders.items() if isinstance(loaders, dict) else (
-        enumerate(loaders) if isinstance(loaders, (list, tuple)) else [(None, loaders)])
-    for key, loader in items:
-        name = prefix if key is None else f"{prefix}/{key}"
-        info = dataloader_info(loader)
-        tensors = getattr(getattr(loader, "dataset", None), "tensors", None)
-        if tensors is not None:
-            run.log_data(name, tuple(tensors), **info)  # in-memory tensors: content fingerprint too
-        else:
-            run.log_data(name, getattr(loader, "dataset", loader), **info)
-
-
-def _log_final_model(run: Any, trainer: Any, module: Any) -> None:
-    import torch
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "model.ckpt")
-        version = getattr(sys.modules.get(type(trainer).__module__.split(".")[0]), "__version__", "")
-        torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(getattr(module, "hparams", {})),
-                    "epoch": trainer.current_epoch, "global_step": trainer.global_step,
-                    "pytorch-lightning_version": version}, path)
-        run.log_artifact(path, kind="model", metadata={"epoch": trainer.current_epoch, "step": trainer.global_step,
-                                                        "format": "lightning-checkpoint"})
-
-
 AutotrackCallback = type("AutotrackCallback", (_Recorder, *(ns.Callback for ns in _NS)), {
     "__module__": __name__,
     "__doc__": """Record every ``fit`` (and ``validate``/``test``) of the Trainer it is given to.
@@ -254,48 +218,10 @@ AutotrackCallback = type("AutotrackCallback", (_Recorder, *(ns.Callback for ns i
     """,
 })
 
-_patcher = Patcher()
-
-
-def _inject(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """autolog(): give the trainer our callback for this call unless the user already did."""
-    trainer = instance
-    cb = None
-    with guard("lightning: adding the autolog callback"):
-        if not any(isinstance(c, _Recorder) for c in trainer.callbacks):
-            cb = trainer.__dict__.get("_autotrack_callback") or AutotrackCallback()
-            trainer.__dict__["_autotrack_callback"] = cb
-            trainer.callbacks = [*trainer.callbacks, cb]  # a new list: the user's stays untouched
-    try:
-        return wrapped(*args, **kwargs)
-    finally:
-        if cb is not None:
-            trainer.callbacks = [c for c in trainer.callbacks if c is not cb]
-
-
-_state = {"enabled": False, "hooked": False}
-
-
-def _patch(module: Any) -> None:
-    if _state["enabled"]:
-        for method in ("fit", "validate", "test"):
-            _patcher.wrap(module.Trainer, method, _inject)
-
-
 def enable(config: Any) -> None:
     """autolog(): patch ``Trainer.fit/validate/test`` of each namespace, now or when imported."""
-    import wrapt
-
-    _state["enabled"] = True
-    if not _state["hooked"]:
-        _state["hooked"] = True
-        for name in ("lightning.pytorch", "pytorch_lightning"):
-            wrapt.register_post_import_hook(lambda _m, _n=name: _patch(sys.modules[_n]), name)
-    for name in ("lightning.pytorch", "pytorch_lightning"):
-        if name in sys.modules:  # both may be loaded; the hooks above fire only once per import
-            _patch(sys.modules[name])
+    _autolog.enable(AutotrackCallback, _Recorder)
 
 
 def disable() -> None:
-    _state["enabled"] = False
-    _patcher.undo()
+    _autolog.disable()
