@@ -67,6 +67,16 @@ class MetricPoints(Sequence):  # type: ignore[type-arg]
     def __len__(self) -> int:
         return len(self._values)
 
+    def column(self, field: str) -> list[Any]:
+        """One field of every point as a new list (``"step"``, ``"epoch"``, ``"value"`` or
+        ``"timestamp"``), without making the points: what a chart or ``numpy.asarray`` wants."""
+        if field == "timestamp":
+            return [t / self._per_second for t in self._times] if self._per_second != 1 else list(self._times)
+        found = {"step": self._steps, "epoch": self._epochs, "value": self._values}.get(field)
+        if found is None:
+            raise ValueError(f"no field {field!r}: step, epoch, value or timestamp")
+        return list(found)
+
     @overload
     def __getitem__(self, index: int) -> MetricPoint: ...
 

@@ -142,3 +142,20 @@ def test_records_metrics_are_points_lists(tmp_path) -> None:
     assert [(p.step, p.epoch, p.value) for p in rec.metrics["b"]] == [(i, i // 2, i / 2) for i in range(5)]
     assert rec.final_metrics == {"a": 4, "b": 2.0}
     assert rec.to_dict()["metrics"]["a"][-1]["value"] == 4
+
+
+def test_points_column_gives_a_field_without_making_points(store) -> None:
+    import autotrack
+
+    with autotrack.start_run(uri=store) as run:
+        run.log_metrics({"loss": 0.5}, step=3, epoch=1)
+        run.log_metrics({"loss": float("nan")}, step=4, epoch=1)
+    points = autotrack.get_run(run.id, uri=store).metrics["loss"]
+    assert points.column("step") == [3, 4] and points.column("epoch") == [1, 1]
+    values = points.column("value")
+    assert values[0] == 0.5 and values[1] != values[1]
+    assert points.column("timestamp") == [p.timestamp for p in points]
+    import pytest
+
+    with pytest.raises(ValueError, match="no field"):
+        points.column("nope")

@@ -12,16 +12,16 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import threading
+import time
 from collections import Counter
 from itertools import chain
 from operator import itemgetter
-import time
 from typing import Any, Iterable, Mapping, Sequence
 
 from autotrack._diff import SECTIONS, diff_many
 from autotrack._records import RunRecord
 from autotrack.backends.base import Backend
-from autotrack.ui._downsample import DEFAULT_BUCKETS, minmax_indices
+from autotrack.ui._downsample import DEFAULT_BUCKETS, count_nonfinite, minmax_indices
 
 __all__ = ["RunIndex", "run_detail", "run_series", "compare", "jsonable", "summarize"]
 
@@ -58,7 +58,7 @@ def summarize(record: RunRecord) -> dict[str, Any]:
     for name, points in record.metrics.items():
         if not points:
             continue
-        finite = [p.value for p in points if isinstance(p.value, (int, float)) and math.isfinite(p.value)]
+        finite = [v for v in _column(points, "value") if isinstance(v, (int, float)) and math.isfinite(v)]
         last = points[-1]
         metrics[name] = {"last": last.value, "min": min(finite) if finite else None,
                          "max": max(finite) if finite else None, "count": len(points),
@@ -79,6 +79,12 @@ def _decoded_summary(doc: Mapping[str, Any]) -> dict[str, Any] | None:
 
         summary = dict(summary, params=_decode(params))
     return summary
+
+
+def _column(points: Sequence[Any], field: str) -> list[Any]:
+    """A field of every point; the stored column itself when the sequence has one (fast)."""
+    column = getattr(points, "column", None)
+    return column(field) if column is not None else [getattr(p, field) for p in points]
 
 
 def _header(record: RunRecord) -> dict[str, Any]:
@@ -276,14 +282,15 @@ def run_series(record: RunRecord, names: Iterable[str] | None = None,
     for name, points in record.metrics.items():
         if wanted is not None and name not in wanted:
             continue
-        values = [p.value for p in points]
+        values = _column(points, "value")
         keep = minmax_indices(values, buckets)
-        t0 = start if start is not None else (points[0].timestamp if points else 0.0)
+        steps, epochs, times = (_column(points, f) for f in ("step", "epoch", "timestamp"))
+        t0 = start if start is not None else (times[0] if times else 0.0)
         out[name] = {
             "count": len(points), "shown": len(keep),
-            "nonfinite": sum(1 for v in values if not (isinstance(v, (int, float)) and math.isfinite(v))),
-            "step": [points[i].step for i in keep], "epoch": [points[i].epoch for i in keep],
-            "time": [round(points[i].timestamp - t0, 3) for i in keep],
+            "nonfinite": count_nonfinite(values),
+            "step": [steps[i] for i in keep], "epoch": [epochs[i] for i in keep],
+            "time": [round(times[i] - t0, 3) for i in keep],
             "value": [values[i] for i in keep],
         }
     return jsonable(out)

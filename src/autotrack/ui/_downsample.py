@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-__all__ = ["minmax_indices", "DEFAULT_BUCKETS"]
+__all__ = ["minmax_indices", "count_nonfinite", "DEFAULT_BUCKETS"]
 
 DEFAULT_BUCKETS = 1000
 
@@ -49,3 +49,10 @@ def _all_finite(values: Sequence[float]) -> bool:
         return math.isfinite(math.fsum(values)) if len(values) < 64 else math.isfinite(sum(values))
     except (TypeError, OverflowError, ValueError):
         return False
+
+
+def count_nonfinite(values: Sequence[float]) -> int:
+    """How many values a chart cannot place (NaN, infinities, anything not a number)."""
+    if _all_finite(values):
+        return 0
+    return sum(1 for v in values if not (isinstance(v, (int, float)) and math.isfinite(v)))
