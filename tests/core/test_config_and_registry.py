@@ -117,3 +117,31 @@ def test_relative_path_means_cwd_of_the_call(tmp_path, monkeypatch):
     monkeypatch.chdir(b)
     assert backend_for("runs") is not first
     assert backend_for("runs").root == os.path.join(str(b), "runs")
+
+
+def test_local_folder_needs_no_fsspec(tmp_path):
+    """A run in a local folder (path or file://) never imports fsspec (~100-150 ms at start_run)."""
+    import subprocess
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import sys
+        import autotrack
+        for uri in ({str(tmp_path / 'a')!r}, {'file://' + str(tmp_path / 'b')!r}):
+            with autotrack.start_run(uri=uri) as run:
+                run.log_metrics({{"loss": 1.0}}, step=1)
+            assert autotrack.get_run(run.id, uri=uri).metrics["loss"][0].value == 1.0
+        print("fsspec" in sys.modules)
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOTRACK_")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_local_store_fs_made_on_demand(tmp_path):
+    store = FileStore(str(tmp_path / "s"))
+    assert store.local and store.root == str(tmp_path / "s")
+    assert store.fs.protocol[0] == "file"  # fsspec's LocalFileSystem, for callers that want one
+    assert FileStore("file://" + str(tmp_path / "s")).root == store.root
+    assert not FileStore("memory://cfg-lazy").local

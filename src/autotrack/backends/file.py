@@ -22,9 +22,6 @@ import tempfile
 import uuid
 from typing import IO, Any
 
-import fsspec
-from fsspec.implementations.local import LocalFileSystem
-
 from autotrack._errors import BackendUnavailableError, ConfigError
 
 try:  # ~10x faster than json for segments (docs/benchmarks.md); the json module is the fallback
@@ -51,6 +48,8 @@ _INSTALL_HINTS = {
 
 def check_protocol(scheme: str) -> None:
     """Turn fsspec's unknown-protocol / missing-package errors into one clear line."""
+    import fsspec
+
     try:
         fsspec.get_filesystem_class(scheme)
     except ImportError as exc:
@@ -116,11 +115,32 @@ class FileStore:
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
-        self.fs, root = fsspec.core.url_to_fs(uri)
-        self.local = isinstance(self.fs, LocalFileSystem)
+        self._fs: Any = None
+        path = _plain_local_path(uri)
+        if path is not None:  # fsspec (~100-150 ms to import) is not needed for a local folder
+            self.local, root = True, path
+        else:
+            import fsspec
+            from fsspec.implementations.local import LocalFileSystem
+
+            self._fs, root = fsspec.core.url_to_fs(uri)
+            self.local = isinstance(self._fs, LocalFileSystem)
         if self.local:
             root = os.path.abspath(os.path.expanduser(root))
         self.root = root.rstrip("/") or "/"
+
+    @property
+    def fs(self) -> Any:
+        """The fsspec filesystem (made on first use for a local folder, which needs none)."""
+        if self._fs is None:
+            import fsspec
+
+            self._fs = fsspec.filesystem("file")
+        return self._fs
+
+    @fs.setter
+    def fs(self, value: Any) -> None:
+        self._fs = value
 
     # -- paths ---------------------------------------------------------------------------
     def _p(self, *parts: str) -> str:
@@ -258,6 +278,16 @@ class FileStore:
             return open(path, "rb")
         self.fs.invalidate_cache(path)  # a listing cached in this process may predate the artifact
         return self.fs.open(path, "rb")
+
+
+def _plain_local_path(uri: str) -> str | None:
+    """The path of a plain local URI (``/a/b``, ``./runs``, ``file:///a/b``); None when fsspec
+    must interpret it (another protocol, a chained ``a::b`` URL)."""
+    if "::" in uri:
+        return None
+    if uri[:7].lower() == "file://":
+        return uri[7:] or None
+    return None if "://" in uri else uri
 
 
 def _unlink(path: str) -> None:
