@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -41,10 +42,15 @@ def test_cli_wrong_token_is_one_line(server):
     assert result.stderr.count("\n") == 1 and "token" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_missing_httpx_is_an_install_hint(monkeypatch):
+def test_missing_httpx_matters_only_behind_a_proxy(monkeypatch):
+    """The client speaks HTTP with the standard library; httpx is needed only for a proxy."""
+    for name in [n for n in os.environ if n.lower().endswith("_proxy")]:
+        monkeypatch.delenv(name)
     monkeypatch.setitem(sys.modules, "httpx", None)
-    with pytest.raises(BackendUnavailableError, match=r"pip install 'autotrack\[server\]'"):
-        backend_for("http://127.0.0.1:9/nowhere-" + TOKEN)
+    assert backend_for("http://127.0.0.1:9/direct-" + TOKEN) is not None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    with pytest.raises(BackendUnavailableError, match=r"HTTPS_PROXY .*pip install 'autotrack\[server\]'"):
+        backend_for("https://127.0.0.1:9/nowhere-" + TOKEN)
 
 
 def test_serve_refuses_a_server_uri_as_store(capsys):

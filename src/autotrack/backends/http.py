@@ -2,7 +2,9 @@
 
 Selected by ``http://`` and ``https://`` URIs (``AUTOTRACK_URI=http://host:8080``; a path after
 the host is kept, for a server behind a reverse proxy under a prefix). ``AUTOTRACK_TOKEN`` is
-sent as a bearer token. Needs httpx (``pip install 'autotrack[server]'``), imported here lazily.
+sent as a bearer token. Requests go through the standard library (``_http_transport``: kept-alive
+connections, nothing imported before the first request, which the writer thread makes); only a
+proxy named by the environment needs httpx (``pip install 'autotrack[server]'``).
 
 Each method is one request (an artifact: a HEAD, then a streamed PUT only if the server lacks
 the content). Segments are the batches: the writer gathers events for ~2 s and sends them as one
@@ -18,11 +20,9 @@ content, ``ValueError`` for ids the server (or this client) refuses.
 from __future__ import annotations
 
 import gzip
-import io
 import os
 import re
 import shutil
-import sys
 import threading
 import time
 from typing import IO, Any
@@ -34,7 +34,6 @@ __all__ = ["HttpBackend"]
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_CHUNK = 1024 * 1024
 _INSTALL = "pip install 'autotrack[server]'"
 
 
@@ -49,16 +48,13 @@ class HttpBackend:
     """A :class:`~autotrack.backends.base.Backend` over the autotrack server's REST API."""
 
     def __init__(self, uri: str, token: str | None = None) -> None:
-        # httpx (and its SSL context) is ~0.1-0.3 s to import and build: that happens on the
-        # first request, i.e. on the writer thread, not in start_run on the training thread.
-        # Whether it is installed is checked now, so a missing package fails at the start.
-        if sys.modules.get("httpx") is None:
-            from importlib.util import find_spec
+        from autotrack.backends._http_transport import proxy_for
 
-            if find_spec("httpx") is None:
-                raise BackendUnavailableError(f"the {uri.split(':', 1)[0]}:// backend needs httpx: {_INSTALL}")
-        self._httpx: Any = None
-        self._http: Any = None  # the httpx.Client, made by _client on first use
+        proxy = proxy_for(uri)  # checked now, so a missing package fails at the start, in one line
+        if proxy is not None and _httpx_missing():
+            raise BackendUnavailableError(
+                f"{proxy[0]} sends {uri} through a proxy, which needs httpx: {_INSTALL} (or add the host to NO_PROXY)")
+        self._transport: Any = None  # made by _client on first use (the writer thread), not in start_run
         self._client_lock = threading.Lock()
         self._lock = threading.Lock()
         self._spooled: dict[str, str] = {}  # sha256 -> local copy, for artifacts the server did not take
@@ -72,45 +68,35 @@ class HttpBackend:
 
     @property
     def _client(self) -> Any:
-        client = self._http
-        if client is None:
+        transport = self._transport
+        if transport is None:
             with self._client_lock:
-                if self._http is None:
-                    try:
-                        import httpx
-                    except ImportError:
-                        raise BackendUnavailableError(f"the {self.uri.split(':', 1)[0]}:// backend needs httpx: {_INSTALL}") from None
-                    connect, other = self._timeouts
-                    timeout = httpx.Timeout(connect=connect, read=other, write=other, pool=5.0)
-                    self._httpx = httpx
-                    # the environment's proxies (HTTPS_PROXY, NO_PROXY) and CA bundle (SSL_CERT_FILE) apply
-                    self._http = httpx.Client(headers=self._headers, timeout=timeout, follow_redirects=False)
-                client = self._http
-        return client
+                if self._transport is None:
+                    from autotrack.backends._http_transport import Transport
+
+                    self._transport = Transport(self.api, self._headers, *self._timeouts)
+                transport = self._transport
+        return transport
 
     def __repr__(self) -> str:
         return f"HttpBackend({self.uri!r})"
 
     # -- plumbing ------------------------------------------------------------------------
-    def _send(self, method: str, path: str, *, attempts: int = 1, stream: bool = False, **kwargs: Any) -> Any:
+    def _send(self, method: str, path: str, *, attempts: int = 1, **kwargs: Any) -> Any:
         """One request; ``attempts`` > 1 retries connection failures and 502/503/504 with backoff."""
+        from autotrack.backends._http_transport import TransportError
+
         client = self._client
-        httpx = self._httpx
-        url = self.api + path
         delay = 0.25
         for attempt in range(attempts):
             try:
-                if stream:
-                    request = client.build_request(method, url, **kwargs)
-                    response = client.send(request, stream=True)
-                else:
-                    response = client.request(method, url, **kwargs)
-            except httpx.TransportError as exc:
+                response = client.request(method, path, **kwargs)
+            except TransportError as exc:
                 if attempt + 1 < attempts:
                     time.sleep(delay)
                     delay *= 2
                     continue
-                raise ConnectionError(f"cannot reach the autotrack server at {self.uri}: {exc or type(exc).__name__}") from None
+                raise ConnectionError(f"cannot reach the autotrack server at {self.uri}: {exc}") from None
             if response.status_code in (502, 503, 504) and attempt + 1 < attempts:
                 response.close()
                 time.sleep(delay)
@@ -123,10 +109,12 @@ class HttpBackend:
 
     def _raise(self, response: Any, method: str, path: str) -> None:
         try:
-            response.read()
             message = response.json().get("error") or response.text
-        except Exception:  # noqa: BLE001 - not our JSON (a proxy's error page)
-            message = response.text[:200] if not response.is_stream_consumed else ""
+        except Exception:  # noqa: BLE001 - not our JSON (a proxy's error page), or a body that broke off
+            try:
+                message = response.text[:200]
+            except Exception:  # noqa: BLE001
+                message = ""
         finally:
             response.close()
         status = response.status_code
@@ -142,7 +130,7 @@ class HttpBackend:
     def _json_body(self, data: Any) -> dict[str, Any]:
         from autotrack.backends.file import dumps
 
-        return {"content": gzip.compress(dumps(data), compresslevel=5),
+        return {"body": gzip.compress(dumps(data), compresslevel=5),
                 "headers": {"Content-Type": "application/json", "Content-Encoding": "gzip"}}
 
     @staticmethod
@@ -195,7 +183,7 @@ class HttpBackend:
         if self._has(sha):
             return
         with open(path, "rb") as fh:
-            self._send("PUT", f"/artifacts/{sha}", content=_chunks(fh),
+            self._send("PUT", f"/artifacts/{sha}", body=fh,
                        headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)}).close()
 
     # -- artifacts the server could not take: spool_dir()/artifacts/<sha[:2]>/<sha> --------------
@@ -264,43 +252,19 @@ class HttpBackend:
 
     def open_artifact(self, sha256: str) -> IO[bytes]:
         response = self._send("GET", f"/artifacts/{self._sha(sha256)}", attempts=3, stream=True)
-        return io.BufferedReader(_ResponseReader(response), _CHUNK)
+        return response.stream()
 
     def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
+        if self._transport is not None:
+            self._transport.close()
 
 
-def _chunks(fh: IO[bytes]) -> Any:
-    while chunk := fh.read(_CHUNK):
-        yield chunk
+def _httpx_missing() -> bool:
+    """True when httpx cannot be imported (looked up without importing it)."""
+    import sys
 
+    if "httpx" in sys.modules:
+        return sys.modules["httpx"] is None
+    from importlib.util import find_spec
 
-class _ResponseReader(io.RawIOBase):
-    """A streamed response body as a raw binary file (never the whole body in memory)."""
-
-    def __init__(self, response: Any) -> None:
-        self._response = response
-        self._chunks = response.iter_bytes(_CHUNK)
-        self._buffer = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._buffer:
-            try:
-                self._buffer = next(self._chunks)
-            except StopIteration:
-                return 0
-            except Exception as exc:  # noqa: BLE001 - a broken download is an OSError to readers
-                raise OSError(f"artifact download broke off: {exc}") from None
-        n = min(len(buffer), len(self._buffer))
-        buffer[:n] = self._buffer[:n]
-        self._buffer = self._buffer[n:]
-        return n
-
-    def close(self) -> None:
-        if not self.closed:
-            self._response.close()
-        super().close()
+    return find_spec("httpx") is None
