@@ -144,14 +144,17 @@ class _Recorder:
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         n = self._every  # None unless asked for: then this hook costs one attribute read per batch
-        if n and trainer.global_step % n == 0:
+        if not n:
+            return
+        step = trainer.global_step  # a property chain: read once
+        if step % n == 0:
             with guard("lightning: recording step metrics"):
                 values = step_metrics(trainer)
                 if values is None:  # a Lightning whose result collection we cannot read
                     values = scalar_metrics(trainer.callback_metrics, epoch_metric_names(trainer, on_step=True))
                 run = self._run
                 if values and run is not None:
-                    run.log_metrics(values, step=trainer.global_step, epoch=trainer.current_epoch)
+                    run.log_metrics(values, step=step, epoch=trainer.current_epoch)
 
     # -- checkpoints and the final model ------------------------------------------------------
     def _on_save(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
