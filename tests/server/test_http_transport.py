@@ -276,3 +276,25 @@ def test_client_works_without_httpx(server, tmp_path):
 
 def test_transport_error_is_an_oserror():
     assert issubclass(TransportError, OSError)
+
+
+def test_https_verifies_the_server_with_the_system_store(tmp_path, monkeypatch):
+    import shutil
+    import ssl
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    with FakeServer(_json(200, [{"id": "a" * 32}])) as fake:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        fake.httpd.socket = context.wrap_socket(fake.httpd.socket, server_side=True)
+        url = fake.url.replace("http://", "https://")
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the CA store that ssl.create_default_context() loads
+        assert HttpBackend(url).list_runs() == [{"id": "a" * 32}]
+        monkeypatch.delenv("SSL_CERT_FILE")
+        with pytest.raises(ConnectionError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            HttpBackend(url).list_runs()
