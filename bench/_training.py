@@ -62,14 +62,17 @@ def lightning_job(mode: str, quick: bool, folder: str) -> float:
     model = Tiny()
     t0 = _clock()
     logger: object = False
+    # The loss is logged per step only (self.log's default in training_step) and the Trainer's
+    # loggers get every step (log_every_n_steps=1): autotrack records the same points
+    # (its own log_every_n_steps; by default it records epoch-level values only).
     if mode == "autotrack":
         import autotrack
 
-        autotrack.autolog(uri=os.path.join(folder, "runs"))
+        autotrack.autolog(uri=os.path.join(folder, "runs"), log_every_n_steps=1)
     elif mode == "autotrack-env":  # the URI from AUTOTRACK_URI (workload 6)
         import autotrack
 
-        autotrack.autolog()
+        autotrack.autolog(log_every_n_steps=1)
     elif mode == "mlflow-autolog":
         import mlflow
 
