@@ -41,9 +41,8 @@ def build_store(root: str, n_runs: int, n_metrics: int = 20, points: int = 5) ->
         values = {m: [0.5 / (m + i + 1) for i in range(points)] for m in range(n_metrics)}
         # the summary the writer keeps in run.json (docs/format.md): what the dashboard's table reads
         doc["summary"] = {"params": {"lr": 0.001 * (k % 10 + 1), "layers": [64, 64], "optimizer": "adam"},
-                          "metrics": {f"metric_{m}": {"last": v[-1], "min": min(v), "max": max(v), "count": points,
-                                                      "step": points - 1, "epoch": None}
-                                      for m, v in values.items()}}
+                          "metrics": {f"metric_{m}": [v[-1], min(v), max(v), points, points - 1, None]
+                                      for m, v in values.items()}}  # last, min, max, count, step, epoch
         seg = {"format": 1, "run_id": run_id, "seq": 0, "time": start + 50,
                "params": [["lr", 0.001 * (k % 10 + 1), start], ["layers", [64, 64], start], ["optimizer", "adam", start]],
                "metrics": {f"metric_{m}": {"step": list(range(points)), "epoch": [None] * points,

@@ -241,7 +241,17 @@ class RunRecord:
 
     @property
     def final_metrics(self) -> dict[str, float]:
-        """The last value of each metric."""
+        """The last value of each metric.
+
+        For a run whose process wrote its end, the run document's summary has them (written
+        after the last segment), so a table of runs reads no segments; otherwise the points.
+        """
+        if not self._loaded and self._doc.get("status") in ("finished", "failed", "killed"):
+            summary = self._doc.get("summary")
+            figures = summary.get("metrics") if isinstance(summary, dict) else None
+            if isinstance(figures, dict):
+                return {k: decode_float(v[0]) if isinstance(v[0], str) else v[0]
+                        for k, v in figures.items() if isinstance(v, list) and v}
         return {k: v[-1].value for k, v in self.metrics.items() if v}
 
     @property

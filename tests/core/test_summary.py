@@ -29,8 +29,8 @@ def test_summary_follows_the_segments(store) -> None:
     assert len(summary["params"]["blurb"]) == 301 and summary["params"]["blurb"].endswith("…")
     assert summary["tags"] == {"team": "vision"}
     loss = summary["metrics"]["loss"]
-    assert loss == {"count": 11, "min": 0.1, "max": 1.0, "last": "NaN", "step": 10, "epoch": None}
-    assert summary["metrics"]["acc"] == {"count": 10, "min": 0.0, "max": 0.9, "last": 0.9, "step": 9, "epoch": 1}
+    assert loss == ["NaN", 0.1, 1.0, 11, 10, None]  # last, min, max, count, step, epoch
+    assert summary["metrics"]["acc"] == [0.9, 0.0, 0.9, 10, 9, 1]
     record = autotrack.get_run(run.id, uri=store)  # the segments stay the record: nothing cut there
     assert len(record.params["blurb"]) == 1000 and math.isinf(record.params["bad"])
 
@@ -43,4 +43,17 @@ def test_reopened_run_continues_its_summary(store) -> None:
     run.log_metrics({"loss": 2.0}, step=1)
     run.finish()
     loss = _doc(store, run.id)["summary"]["metrics"]["loss"]
-    assert loss["count"] == 2 and loss["min"] == 2.0 and loss["max"] == 3.0 and loss["last"] == 2.0
+    assert loss == [2.0, 2.0, 3.0, 2, 1, None]
+
+
+def test_final_metrics_of_an_ended_run_come_from_the_summary(store) -> None:
+    with autotrack.start_run(uri=store) as run:
+        run.log_metrics({"loss": 0.5, "acc": 1}, step=0)
+        run.log_metrics({"loss": float("nan")}, step=1)
+    listed = autotrack.runs(uri=store)[0]
+    finals = listed.final_metrics
+    assert finals["acc"] == 1 and math.isnan(finals["loss"])
+    assert listed._loaded is False  # no segment was read for it
+    fresh = autotrack.get_run(run.id, uri=store)
+    fresh.metrics  # loaded: the points say the same
+    assert fresh.final_metrics.keys() == finals.keys() and fresh.final_metrics["acc"] == 1

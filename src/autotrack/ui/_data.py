@@ -21,6 +21,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from autotrack._diff import SECTIONS, diff_many
 from autotrack._records import RunRecord
+from autotrack._summary import FIELDS
 from autotrack.backends.base import Backend
 from autotrack.ui._downsample import DEFAULT_BUCKETS, count_nonfinite, minmax_indices
 
@@ -53,6 +54,11 @@ def _iso(value: _dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _figures(metrics: Mapping[str, Sequence[Any]]) -> dict[str, dict[str, Any]]:
+    """``{name: [last, min, max, ...]}`` (run.json's compact form) as objects for a page."""
+    return {name: dict(zip(FIELDS, values)) for name, values in metrics.items() if isinstance(values, list)}
+
+
 def summarize(record: RunRecord) -> dict[str, Any]:
     """The ``summary`` shape of ``run.json`` computed from a run's segments (older runs)."""
     metrics: dict[str, Any] = {}
@@ -61,9 +67,8 @@ def summarize(record: RunRecord) -> dict[str, Any]:
             continue
         finite = [v for v in _column(points, "value") if isinstance(v, (int, float)) and math.isfinite(v)]
         last = points[-1]
-        metrics[name] = {"last": last.value, "min": min(finite) if finite else None,
-                         "max": max(finite) if finite else None, "count": len(points),
-                         "step": last.step, "epoch": last.epoch}
+        metrics[name] = [last.value, min(finite) if finite else None, max(finite) if finite else None,
+                         len(points), last.step, last.epoch]  # as in run.json (FIELDS)
     return {"params": dict(record.params), "metrics": metrics}
 
 
@@ -217,7 +222,8 @@ class RunIndex:
         shown = chosen[offset:offset + limit]
         return {
             "total": len(chosen), "all": len(rows), "offset": offset, "limit": limit,
-            "rows": [jsonable({k: v for k, v in r.items() if not k.startswith("_")}) for r in shown],
+            "rows": [jsonable({**{k: v for k, v in r.items() if not k.startswith("_")}, "metrics": _figures(r["metrics"])})
+                     for r in shown],
             "facets": facets,
             "param_keys": _keys(chosen, "params"), "metric_keys": _keys(chosen, "metrics"),
             "running": facets["status"].get("running", 0),
@@ -262,13 +268,18 @@ def _sort_key(spec: str) -> Any:
         name, _, stat = rest.rpartition(":")
         if stat not in ("last", "min", "max", "count"):
             name, stat = rest, "last"
-        return lambda r: _sort_value((r["metrics"].get(name) or {}).get(stat))
+        at = FIELDS.index(stat)
+        return lambda r: _sort_value(_at(r["metrics"].get(name), at))
     if spec not in _FIXED_COLUMNS:
         raise ValueError(f"cannot sort by {spec!r}: a column ({', '.join(_FIXED_COLUMNS)}), param:KEY or "
                          "metric:NAME[:last|min|max]")
     if spec == "start_time":
         return lambda r: (0, r["_start"])
     return lambda r: _sort_value(r[spec])
+
+
+def _at(figures: Any, index: int) -> Any:
+    return figures[index] if isinstance(figures, list) and len(figures) > index else None
 
 
 # -- one run -----------------------------------------------------------------------------------
@@ -280,7 +291,7 @@ def run_detail(record: RunRecord, children: Sequence[str] = ()) -> dict[str, Any
     return jsonable({
         **_header(record), "tags": record.tags, "params": record.params, "seeds": record.seeds,
         "data": record.data, "environment": record.environment, "artifacts": artifacts,
-        "error": record.error, "metrics": summary["metrics"], "children": list(children),
+        "error": record.error, "metrics": _figures(summary["metrics"]), "children": list(children),
     })
 
 
@@ -314,7 +325,7 @@ def compare(records: Sequence[RunRecord]) -> dict[str, Any]:
     runs = []
     for record in records:
         summary = summarize(record)
-        runs.append({**_header(record), "params": record.params, "metrics": summary["metrics"]})
+        runs.append({**_header(record), "params": record.params, "metrics": _figures(summary["metrics"])})
     differences = diff_many(list(records)) if len(records) > 1 else {}
     return jsonable({"runs": runs, "sections": [s for s in SECTIONS if s in differences],
                      "differences": differences})
