@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from autotrack._safety import report
 from autotrack._segment import Segment
+from autotrack._starter import StartCapture
 from autotrack._summary import Summary
 
 __all__ = ["Writer", "spool_dir"]
@@ -68,6 +69,7 @@ class Writer:
         self.flush_interval = flush_interval
         self.heartbeat_interval = heartbeat_interval
         self._on_start = on_start
+        self._start: StartCapture | None = None
         self.queue: deque[tuple[Any, ...]] = deque()
         self.put = self.queue.append
         self._wake = threading.Event()
@@ -129,16 +131,14 @@ class Writer:
             self._doc_dirty = True
         self._last_beat = time.monotonic()
         if self._on_start is not None:
-            try:
-                self._segment.other.update(self._on_start())
-            except Exception as exc:  # noqa: BLE001
-                self._failed("capturing the environment", exc)
+            self._start = StartCapture(self._on_start, self.run_id)
         while True:
             self._wake.wait(_TICK)
             self._wake.clear()
             closing = self._closing
             try:
                 self._drain()
+                self._collect_start()
                 now = time.monotonic()
                 if self._segment.pending() and now - self._last_write >= self.flush_interval:
                     self._write_segment()
@@ -176,6 +176,7 @@ class Writer:
                 append = batch.append
             segment = self._segment
             if kind == "flush":
+                self._collect_start(wait=min(10.0, max(0.0, self._deadline - time.monotonic())))
                 self._write_segment()
                 self._retry_pending()
                 if self._doc_dirty:
@@ -339,8 +340,23 @@ class Writer:
             self._doc_dirty = True
         self._last_beat = time.monotonic()
 
+    def _collect_start(self, wait: float = 0.0) -> None:
+        """The start capture's fields go into the segment being gathered, once it is done."""
+        if self._start is None:
+            return
+        got = self._start.take(wait)
+        if got is None:
+            return
+        self._start = None
+        fields, exc = got
+        if exc is not None:
+            self._failed("capturing the environment", exc)
+        else:
+            self._segment.other.update(fields)
+
     def _finish(self) -> None:
         self._drain()
+        self._collect_start(wait=min(30.0, max(0.0, self._deadline - time.monotonic())))
         self._write_segment()
         self._retry_pending()
         self._beat()

@@ -1,0 +1,39 @@
+"""The run's one-off start capture (environment: git, packages, hardware) on a thread of its own.
+
+The capture does many small blocking calls (git subprocesses, a hundred metadata files), and each
+one hands the GIL back; while the training thread runs pure Python, getting it back takes up to
+the interpreter's switch interval (5 ms) every time, so the capture can take seconds. Had the
+writer thread done it, metric calls would pile up in its queue all that while (memory growing
+~300 bytes a point); on its own thread the writer keeps draining and the environment joins the
+segment being gathered when it is ready (readers take the last ``environment`` of a run).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+__all__ = ["StartCapture"]
+
+
+class StartCapture:
+    def __init__(self, capture: Callable[[], dict[str, Any]], run_id: str) -> None:
+        self._result: dict[str, Any] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(capture,), name=f"autotrack-start-{run_id[:8]}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, capture: Callable[[], dict[str, Any]]) -> None:
+        try:
+            self._result = capture()
+        except BaseException as exc:  # noqa: BLE001 - handed to the writer, which reports it
+            self._error = exc
+
+    def take(self, wait: float = 0.0) -> tuple[dict[str, Any], BaseException | None] | None:
+        """``(fields, error)`` once done (waiting up to ``wait`` seconds), else None."""
+        if wait > 0:
+            self._thread.join(wait)
+        if self._thread.is_alive():
+            return None
+        return self._result or {}, self._error
