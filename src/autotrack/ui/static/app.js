@@ -196,7 +196,7 @@
     document.title = REPORT ? (REPORT.title + " · autotrack report") : "autotrack";
     return h("header", {"class": "top"},
       h("a", {"class": "brand", href: REPORT ? "#/" : "#/", text: "autotrack"}),
-      crumbs.map(function (c) { return [h("span", {"class": "sep", text: "/"}), c]; }),
+      crumbs.filter(Boolean).map(function (c) { return [h("span", {"class": "sep", text: "/"}), c]; }),
       h("span", {"class": "spacer"}),
       REPORT ? h("span", {"class": "muted", text: "report generated " + when(REPORT.generated) + " · autotrack " + REPORT.version})
              : null);
