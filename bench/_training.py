@@ -33,6 +33,21 @@ def _peer_of(mode: str) -> str:
     return mode.split("-")[0]
 
 
+def _mlflow(folder: str):  # noqa: ANN202 - the module, with its file store in the run's folder
+    import mlflow
+
+    mlflow.set_tracking_uri("file://" + os.path.join(folder, "mlruns"))
+    return mlflow
+
+
+def _end(mode: str) -> None:
+    """W&B writes its offline run on finish: part of what is timed, like autotrack's last write."""
+    if mode == "wandb":
+        import wandb
+
+        wandb.finish()
+
+
 # -- the workloads, run in the child ---------------------------------------------------------
 def lightning_job(mode: str, quick: bool, folder: str) -> float:
     import lightning as L
@@ -74,9 +89,7 @@ def lightning_job(mode: str, quick: bool, folder: str) -> float:
 
         autotrack.autolog(log_every_n_steps=1)
     elif mode == "mlflow-autolog":
-        import mlflow
-
-        mlflow.set_tracking_uri("file://" + os.path.join(folder, "mlruns"))
+        mlflow = _mlflow(folder)
         mlflow.pytorch.autolog()
     elif mode == "mlflow-logger":
         from lightning.pytorch.loggers import MLFlowLogger
@@ -93,10 +106,7 @@ def lightning_job(mode: str, quick: bool, folder: str) -> float:
     trainer = L.Trainer(max_epochs=epochs, logger=logger, log_every_n_steps=1, enable_progress_bar=False,
                         enable_model_summary=False, enable_checkpointing=False, accelerator="cpu", devices=1)
     trainer.fit(model, loader)
-    if mode == "wandb":
-        import wandb
-
-        wandb.finish()
+    _end(mode)
     return _clock() - t0
 
 
@@ -119,9 +129,7 @@ def keras_job(mode: str, quick: bool, folder: str) -> float:
 
         autotrack.autolog(uri=os.path.join(folder, "runs"))
     elif mode == "mlflow-autolog":
-        import mlflow
-
-        mlflow.set_tracking_uri("file://" + os.path.join(folder, "mlruns"))
+        mlflow = _mlflow(folder)
         mlflow.keras.autolog() if hasattr(mlflow, "keras") else mlflow.tensorflow.autolog()
     elif mode == "wandb":
         import wandb
@@ -135,10 +143,7 @@ def keras_job(mode: str, quick: bool, folder: str) -> float:
 
         callbacks.append(DVCLiveCallback(live=Live(dir=os.path.join(folder, "dvclive"), save_dvc_exp=False)))
     model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, callbacks=callbacks)
-    if mode == "wandb":
-        import wandb
-
-        wandb.finish()
+    _end(mode)
     return _clock() - t0
 
 
@@ -162,9 +167,7 @@ def xgboost_job(mode: str, quick: bool, folder: str) -> float:
 
         autotrack.autolog(uri=os.path.join(folder, "runs"))
     elif mode == "mlflow-autolog":
-        import mlflow
-
-        mlflow.set_tracking_uri("file://" + os.path.join(folder, "mlruns"))
+        mlflow = _mlflow(folder)
         mlflow.xgboost.autolog()
     elif mode == "wandb":
         import wandb
@@ -179,10 +182,7 @@ def xgboost_job(mode: str, quick: bool, folder: str) -> float:
         callbacks.append(DVCLiveCallback(live=Live(dir=os.path.join(folder, "dvclive"), save_dvc_exp=False)))
     xgb.train(params, dtrain, num_boost_round=rounds, evals=[(dtrain, "train")], verbose_eval=False,
               callbacks=callbacks)
-    if mode == "wandb":
-        import wandb
-
-        wandb.finish()
+    _end(mode)
     return _clock() - t0
 
 
@@ -201,9 +201,7 @@ def sklearn_job(kind: str, mode: str, quick: bool, folder: str) -> float:
 
         autotrack.autolog(uri=os.path.join(folder, "runs"))
     elif mode == "mlflow-autolog":
-        import mlflow
-
-        mlflow.set_tracking_uri("file://" + os.path.join(folder, "mlruns"))
+        mlflow = _mlflow(folder)
         mlflow.sklearn.autolog()
     if kind == "logreg":
         LogisticRegression(max_iter=500).fit(x, y)

@@ -14,6 +14,8 @@ import shlex
 import sys
 from typing import Any, Iterable, Mapping
 
+from autotrack._values import json_safe
+
 __all__ = [
     "STATUS_STYLES", "console", "text", "table", "json_safe", "dumps_json", "fmt_value", "fmt_number",
     "fmt_duration", "fmt_size", "fmt_time", "fmt_metadata", "pick_metrics", "short", "env_summary", "run_sections",
@@ -59,20 +61,6 @@ def table(*columns: str, title: str | None = None, fold: Iterable[str] = (),
         else:
             tab.add_column(header, overflow="ellipsis", no_wrap=True, min_width=keep.get(col))
     return tab
-
-
-def json_safe(value: Any) -> Any:
-    """Strict JSON: NaN and infinities become the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``
-    (the store's own encoding, and lossless, unlike null); tuples become lists."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, (_dt.datetime, _dt.date)):
-        return value.isoformat()
-    return value
 
 
 def dumps_json(value: Any) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from autotrack.cli import whole_number
 
-__all__ = ["add_commands", "server_token", "check_bind", "store_uri"]
+__all__ = ["add_commands", "server_options", "server_token", "check_bind", "store_uri"]
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -24,13 +24,10 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
                        description="Serve a run store over HTTP (docs/server.md). --uri is the store the "
                                    "server writes to (a folder, s3://...). With AUTOTRACK_TOKEN or --token-file set, every "
                                    "API call needs 'Authorization: Bearer <token>'.")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=_positive, default=8080, help="port (default 8080)")
+    server_options(p, port_type=_positive, port=8080, port_help="port (default 8080)", log_level="info")
     p.add_argument("--workers", type=_positive, default=1, help="server processes (default 1)")
-    p.add_argument("--token-file", metavar="PATH", help="file holding the bearer token (default: AUTOTRACK_TOKEN)")
     p.add_argument("--max-json-mb", type=_positive, default=None, help="largest JSON request body (default 64)")
     p.add_argument("--max-artifact-mb", type=_positive, default=None, help="largest artifact upload (default 1 TiB)")
-    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("sync", parents=[common], help="deliver runs saved locally while the store was unreachable",
@@ -42,16 +39,22 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 # -- serve -----------------------------------------------------------------------------------
+def server_options(p: argparse.ArgumentParser, *, port_type: Any, port: int, port_help: str, log_level: str) -> None:
+    """--host, --port, --token-file and --log-level, as ``serve`` and ``ui`` both take them."""
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=port_type, default=port, help=port_help)
+    p.add_argument("--token-file", metavar="PATH", help="file holding the bearer token (default: AUTOTRACK_TOKEN)")
+    p.add_argument("--log-level", default=log_level, choices=["critical", "error", "warning", "info", "debug"])
+
+
 def store_uri(args: argparse.Namespace, refusal: str) -> str:
     """The store a server command serves: --uri or the configured default, never a server URI."""
-    from autotrack._config import resolve_uri
     from autotrack.backends.base import scheme_of
+    from autotrack.cli import _uri
 
-    uri = resolve_uri(args.uri)  # default: the local folder ./autotrack-runs (or the config file's store)
+    uri = _uri(args)  # default: the local folder ./autotrack-runs (or the config file's store)
     if scheme_of(uri) in ("http", "https"):
         raise ValueError(f"{refusal}, not a server URI: {uri} (pass --uri)")
-    if scheme_of(uri) == "file" and "://" not in uri:
-        uri = os.path.abspath(os.path.expanduser(uri))
     return uri
 
 

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from autotrack._cli_server import check_bind, server_token, store_uri
+from autotrack._cli_server import check_bind, server_options, server_token, store_uri
 from autotrack.cli import whole_number
 
 __all__ = ["add_commands"]
@@ -21,12 +21,9 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
                                    "page and charts, and side-by-side comparisons. Read-only: nothing can be "
                                    "written through it. With AUTOTRACK_TOKEN or --token-file set, the page asks "
                                    "for the token.")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=whole_number(0), default=DEFAULT_PORT,
-                   help=f"port (default {DEFAULT_PORT}; 0: any free port)")
-    p.add_argument("--token-file", metavar="PATH", help="file holding the bearer token (default: AUTOTRACK_TOKEN)")
+    server_options(p, port_type=whole_number(0), port=DEFAULT_PORT,
+                   port_help=f"port (default {DEFAULT_PORT}; 0: any free port)", log_level="warning")
     p.add_argument("--open", action="store_true", help="open the page in the default web browser")
-    p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=cmd_ui)
 
     p = sub.add_parser("report", parents=[common], help="write runs into one self-contained HTML file",

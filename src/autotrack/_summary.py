@@ -41,12 +41,13 @@ def _figure(value: Any) -> Any:
 
 
 def _finite(values: list[Any]) -> list[Any]:
+    """The finite numbers of a column (the column itself when all are: one C-speed pass)."""
     try:
         if all(map(math.isfinite, values)):
             return values
-    except (TypeError, OverflowError):
+    except (TypeError, OverflowError):  # a string, None, an int too big for a float: sort them out
         pass
-    return [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+    return [v for v in values if (type(v) is int) or (isinstance(v, float) and math.isfinite(v))]
 
 
 class Summary:

@@ -19,7 +19,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-__all__ = ["to_number", "to_json", "flatten", "encode_float", "decode_float", "qualname"]
+__all__ = ["to_number", "to_json", "flatten", "encode_float", "decode_float", "qualname", "json_safe"]
 
 _MAX_INLINE_ELEMENTS = 1000
 _MAX_REPR = 2000
@@ -164,3 +164,18 @@ def flatten(params: Mapping[str, Any] | Any, prefix: str = "", sep: str = "/") -
         else:
             out[name] = to_json(value)
     return out
+
+
+def json_safe(value: Any) -> Any:
+    """Strict JSON for readers (``--json``, the dashboard): NaN and infinities become the strings
+    ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (the store's own encoding, and lossless, unlike
+    null); tuples become lists, datetimes ISO text."""
+    if isinstance(value, float):
+        return encode_float(value)
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (_dt.datetime, _dt.date)):
+        return value.isoformat()
+    return value

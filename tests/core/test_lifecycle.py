@@ -42,7 +42,8 @@ def test_unhandled_exception_without_context_manager_is_failed(store):
     assert "RuntimeError: diverged" in rec.error
 
 
-def test_sigterm_marks_killed_and_still_dies_by_sigterm(store):
+def _training_child(store):
+    """A process with a run open, in a loop, once it said it is ready."""
     proc = python(f"""
         import time, autotrack
         run = autotrack.start_run(uri={store!r})
@@ -52,6 +53,11 @@ def test_sigterm_marks_killed_and_still_dies_by_sigterm(store):
             time.sleep(0.05)
     """, wait=False)
     assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def test_sigterm_marks_killed_and_still_dies_by_sigterm(store):
+    proc = _training_child(store)
     proc.send_signal(signal.SIGTERM)
     proc.wait(30)
     assert proc.returncode == -signal.SIGTERM
@@ -62,15 +68,7 @@ def test_sigterm_marks_killed_and_still_dies_by_sigterm(store):
 
 
 def test_ctrl_c_in_a_script_marks_killed(store):
-    proc = python(f"""
-        import time, autotrack
-        run = autotrack.start_run(uri={store!r})
-        run.log_metrics({{"loss": 1.0}}, step=0)
-        print("ready", flush=True)
-        while True:
-            time.sleep(0.05)
-    """, wait=False)
-    assert proc.stdout.readline().strip() == "ready"
+    proc = _training_child(store)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert "KeyboardInterrupt" in err

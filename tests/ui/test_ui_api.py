@@ -198,9 +198,9 @@ def test_report_command_errors_in_one_line(filled, tmp_path, capsys) -> None:
     assert err.startswith("autotrack: error: no run with id 'nope'") and err.count("\n") == 1
 
 
-def test_ten_thousand_runs_first_page(tmp_path) -> None:
-    """Not a timing test (bench/ has the figure): the summary in each run document is what the
-    table is built from, so a page never reads segments."""
+def test_runs_table_reads_no_segments(tmp_path) -> None:
+    """Not a timing test (bench/ times 10,000 runs): the summary in each run document is what
+    the table is built from, so a page never reads segments."""
     uri = str(tmp_path / "store")
     for i in range(30):
         with autotrack.start_run(uri=uri, params={"i": i}) as run:

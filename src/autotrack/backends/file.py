@@ -13,7 +13,6 @@ a crash never sees half a file; object stores make a PUT atomic by themselves.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import os
@@ -24,6 +23,7 @@ import uuid
 from typing import IO, Any
 
 from autotrack._errors import BackendUnavailableError, ConfigError
+from autotrack._gc import paused_gc
 
 try:  # ~10x faster than json for segments (docs/benchmarks.md); the json module is the fallback
     import orjson as _orjson
@@ -262,19 +262,12 @@ class FileStore:
     def list_runs(self) -> list[dict[str, Any]]:
         run_dirs = self._ls(self._p("runs"))
         docs = []
-        # 10,000 documents parse into ~1 million objects that all stay alive: the collector's
-        # passes over them would be a third of the time here and free nothing.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        with paused_gc():
             for raw in self._cat_many([f"{d}/run.json" for d in run_dirs]):
                 try:
                     docs.append(loads(raw))
                 except ValueError:
                     continue  # a run.json being created on a store without atomic writes
-        finally:
-            if collecting:
-                gc.enable()
         return docs
 
     def read_segments(self, run_id: str) -> list[dict[str, Any]]:

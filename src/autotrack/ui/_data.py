@@ -10,7 +10,6 @@ its curves, a comparison) reads the runs it shows, and nothing more.
 from __future__ import annotations
 
 import datetime as _dt
-import gc
 import math
 import threading
 import time
@@ -20,34 +19,18 @@ from operator import itemgetter
 from typing import Any, Iterable, Mapping, Sequence
 
 from autotrack._diff import SECTIONS, diff_many
+from autotrack._gc import paused_gc
 from autotrack._records import RunRecord
-from autotrack._summary import FIELDS
+from autotrack._summary import FIELDS, Summary
+from autotrack._values import json_safe
 from autotrack.backends.base import Backend
 from autotrack.ui._downsample import DEFAULT_BUCKETS, count_nonfinite, minmax_indices
 
-__all__ = ["RunIndex", "run_detail", "run_series", "compare", "jsonable", "summarize"]
+__all__ = ["RunIndex", "run_detail", "run_series", "compare", "summarize"]
 
 _EPOCH = _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)
 _FIXED_COLUMNS = ("name", "status", "experiment", "framework", "start_time", "duration", "id")
 PAGE_MAX = 500
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON for a browser: non-finite floats as the strings ``"NaN"``/``"Infinity"``
-    (JSON has no spelling for them), datetimes as ISO text, anything unknown as its ``str``."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return value
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, _dt.datetime):
-        return value.isoformat()
-    return str(value)
 
 
 def _iso(value: _dt.datetime | None) -> str | None:
@@ -60,16 +43,12 @@ def _figures(metrics: Mapping[str, Sequence[Any]]) -> dict[str, dict[str, Any]]:
 
 
 def summarize(record: RunRecord) -> dict[str, Any]:
-    """The ``summary`` shape of ``run.json`` computed from a run's segments (older runs)."""
-    metrics: dict[str, Any] = {}
-    for name, points in record.metrics.items():
-        if not points:
-            continue
-        finite = [v for v in _column(points, "value") if isinstance(v, (int, float)) and math.isfinite(v)]
-        last = points[-1]
-        metrics[name] = [last.value, min(finite) if finite else None, max(finite) if finite else None,
-                         len(points), last.step, last.epoch]  # as in run.json (FIELDS)
-    return {"params": dict(record.params), "metrics": metrics}
+    """The ``summary`` of ``run.json`` computed from a run's segments (runs written before the
+    writer kept one), by the writer's own ``Summary``."""
+    summary = Summary()
+    summary.add_metrics({name: [_column(points, "step"), _column(points, "epoch"), _column(points, "value"), ()]
+                         for name, points in record.metrics.items()})
+    return {"params": dict(record.params), "tags": dict(record.tags), "metrics": summary.to_doc()["metrics"]}
 
 
 def _decoded_summary(doc: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -161,15 +140,8 @@ class RunIndex:
         return RunRecord(found[0]._doc, self.backend)
 
     def _build(self) -> tuple[list[dict[str, Any]], dict[str, RunRecord]]:
-        # Parsing 10,000 documents makes ~2 million objects that all stay alive: the collector's
-        # full passes over them are a quarter of the time, and find nothing to free.
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with paused_gc():  # rows for 10,000 runs: as many objects as the documents, all kept
             return self._rows_of(self.backend.list_runs())
-        finally:
-            if enabled:
-                gc.enable()
 
     def _rows_of(self, docs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, RunRecord]]:
         rows, records = [], {}
@@ -222,7 +194,7 @@ class RunIndex:
         shown = chosen[offset:offset + limit]
         return {
             "total": len(chosen), "all": len(rows), "offset": offset, "limit": limit,
-            "rows": [jsonable({**{k: v for k, v in r.items() if not k.startswith("_")}, "metrics": _figures(r["metrics"])})
+            "rows": [json_safe({**{k: v for k, v in r.items() if not k.startswith("_")}, "metrics": _figures(r["metrics"])})
                      for r in shown],
             "facets": facets,
             "param_keys": _keys(chosen, "params"), "metric_keys": _keys(chosen, "metrics"),
@@ -288,7 +260,7 @@ def run_detail(record: RunRecord, children: Sequence[str] = ()) -> dict[str, Any
     summary = summarize(record)
     artifacts = [{"name": a.name, "kind": a.kind, "sha256": a.sha256, "size": a.size, "metadata": a.metadata,
                   "time": a.timestamp} for a in record.artifacts]
-    return jsonable({
+    return json_safe({
         **_header(record), "tags": record.tags, "params": record.params, "seeds": record.seeds,
         "data": record.data, "environment": record.environment, "artifacts": artifacts,
         "error": record.error, "metrics": _figures(summary["metrics"]), "children": list(children),
@@ -316,7 +288,7 @@ def run_series(record: RunRecord, names: Iterable[str] | None = None,
             "time": [round(times[i] - t0, 3) for i in keep],
             "value": [values[i] for i in keep],
         }
-    return jsonable(out)
+    return json_safe(out)
 
 
 # -- several runs ------------------------------------------------------------------------------
@@ -327,5 +299,5 @@ def compare(records: Sequence[RunRecord]) -> dict[str, Any]:
         summary = summarize(record)
         runs.append({**_header(record), "params": record.params, "metrics": _figures(summary["metrics"])})
     differences = diff_many(list(records)) if len(records) > 1 else {}
-    return jsonable({"runs": runs, "sections": [s for s in SECTIONS if s in differences],
+    return json_safe({"runs": runs, "sections": [s for s in SECTIONS if s in differences],
                      "differences": differences})

@@ -16,7 +16,9 @@ import os
 from typing import Any, Sequence
 
 from autotrack._records import RunRecord
-from autotrack.ui._data import compare, jsonable, run_detail, run_series
+from autotrack._values import json_safe
+from autotrack._writer import _write_atomic
+from autotrack.ui._data import compare, run_detail, run_series
 
 __all__ = ["write_report", "report_html"]
 
@@ -33,7 +35,7 @@ def _asset(name: str) -> str:
 
 
 def _embed(data: Any) -> str:
-    text = json.dumps(jsonable(data), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text = json.dumps(json_safe(data), ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
@@ -68,10 +70,6 @@ def report_html(records: Sequence[RunRecord], title: str | None = None) -> str:
 
 def write_report(records: Sequence[RunRecord], path: str | os.PathLike[str], title: str | None = None) -> str:
     """Write the report for ``records`` to ``path`` (atomically) and return the path."""
-    text = report_html(records, title)
     path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    _write_atomic(os.path.abspath(path), report_html(records, title))
     return path

@@ -37,7 +37,7 @@ _PAGE_HEADERS = {"Content-Security-Policy": _CSP, "X-Content-Type-Options": "nos
 
 
 def _json(data: Any, status: int = 200) -> Response:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str).encode("utf-8")
     return Response(body, status_code=status, media_type="application/json",
                     headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 

@@ -145,15 +145,12 @@
     throw new Error("not in this report: " + path);
   }
 
-  function download(run, art) {
-    var url = "ui/api/runs/" + encodeURIComponent(run) + "/artifacts/" + encodeURIComponent(art.sha256);
-    if (!sessionStorage.getItem(TOKEN_KEY)) return url;  // a plain link: the browser streams it to disk
-    return null;
+  function artifactUrl(run, art) {
+    return "ui/api/runs/" + encodeURIComponent(run) + "/artifacts/" + encodeURIComponent(art.sha256);
   }
 
   function fetchDownload(run, art) {  // with a token a link cannot carry the header: fetch, then save
-    var url = "ui/api/runs/" + encodeURIComponent(run) + "/artifacts/" + encodeURIComponent(art.sha256);
-    fetch(url, {headers: authHeaders()}).then(function (res) {
+    fetch(artifactUrl(run, art), {headers: authHeaders()}).then(function (res) {
       if (!res.ok) throw new Error(res.statusText);
       return res.blob();
     }).then(function (blob) {
@@ -195,7 +192,7 @@
   function header(crumbs) {
     document.title = REPORT ? (REPORT.title + " · autotrack report") : "autotrack";
     return h("header", {"class": "top"},
-      h("a", {"class": "brand", href: REPORT ? "#/" : "#/", text: "autotrack"}),
+      h("a", {"class": "brand", href: "#/", text: "autotrack"}),
       crumbs.filter(Boolean).map(function (c) { return [h("span", {"class": "sep", text: "/"}), c]; }),
       h("span", {"class": "spacer"}),
       REPORT ? h("span", {"class": "muted", text: "report generated " + when(REPORT.generated) + " · autotrack " + REPORT.version})
@@ -433,7 +430,7 @@
       h("tbody", null, keys.map(function (k) { return h("tr", null, h("th", {scope: "row", text: k}), h("td", {text: val(obj[k])})); })));
   }
 
-  function section(title, id, content, open) {
+  function section(title, id, content) {
     return h("section", {"class": "card", id: id, "data-testid": "section-" + id}, h("h2", {text: title}), content);
   }
 
@@ -451,8 +448,9 @@
         var link;
         if (REPORT) link = h("span", {text: a.name});
         else {
-          var url = download(run.id, a);
-          link = url ? h("a", {href: url, download: a.name.split("/").pop(), "data-testid": "artifact-link", text: a.name})
+          // without a token, a plain link: the browser streams the file to disk
+          link = !sessionStorage.getItem(TOKEN_KEY)
+            ? h("a", {href: artifactUrl(run.id, a), download: a.name.split("/").pop(), "data-testid": "artifact-link", text: a.name})
                      : h("a", {href: "#", "data-testid": "artifact-link", text: a.name,
                                onclick: function (ev) { ev.preventDefault(); fetchDownload(run.id, a); }});
         }
