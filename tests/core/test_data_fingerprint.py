@@ -7,12 +7,16 @@ import os
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from autotrack._capture import data
 from autotrack._capture.data import fingerprint
@@ -146,9 +150,16 @@ def test_plain_lists_and_dicts():
     assert [p["key"] for p in nested["parts"]] == ["train", "test"] and "sha256" in nested
 
 
-def test_huge_plain_list_records_rows_only():
-    fp = fingerprint([0] * 1_000_001)
-    assert fp == {"type": "list", "rows": 1_000_001}
+def test_huge_plain_list_is_sampled():
+    values = list(range(1_000_001))
+    fp = fingerprint(values)
+    assert fp["rows"] == 1_000_001 and fp["hash_sampled"] is True
+    assert fingerprint(list(values))["sha256"] == fp["sha256"]
+    for i in (0, -1):  # both ends are always in the sample
+        changed = list(values)
+        changed[i] = -1
+        assert fingerprint(changed)["sha256"] != fp["sha256"]
+    assert fingerprint(values[:-1])["sha256"] != fp["sha256"]  # so is the length
 
 
 def test_object_arrays_hash_element_values():
@@ -278,3 +289,139 @@ def test_import_is_light():
         "print([m for m in heavy if m in sys.modules])"
     )
     assert out == "[]"
+
+
+# -- bounded: time and memory whatever the input --------------------------------------------------
+def _measure(fn):
+    """Seconds fn takes, and peak bytes allocated while it runs again under tracemalloc (numpy
+    reports its buffers to it; timing apart, as tracing slows every allocation down)."""
+    start = time.perf_counter()
+    result = fn()
+    seconds = time.perf_counter() - start
+    tracemalloc.start()
+    try:
+        fn()
+        return result, seconds, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+MB = 1024 * 1024
+
+
+def test_2gb_non_contiguous_array_is_read_in_bounded_time_and_memory():
+    big = np.zeros((1 << 15, 1 << 14), dtype=np.float32)  # 2 GiB of untouched (zero) pages
+    for view in (big[:, ::2], big.T, big[::2], big[::-1, 5:-5]):
+        fp, seconds, peak = _measure(lambda: fingerprint(view))
+        assert fp["hash_sampled"] is True and fp["shape"] == list(view.shape), fp
+        assert seconds < 2.0 and peak < 100 * MB, (view.strides, seconds, peak / MB)
+
+
+def test_huge_broadcast_and_byte_swapped_views_are_bounded():
+    huge = np.broadcast_to(np.arange(1000, dtype=">f8"), (1_000_000, 1000))  # 8 GB, none of it real
+    fp, seconds, peak = _measure(lambda: fingerprint(huge))
+    assert fp["bytes"] == 8 * 10**9 and fp["hash_sampled"] is True
+    assert seconds < 2.0 and peak < 100 * MB, (seconds, peak / MB)
+
+
+# the sampling sizes shrunk so that small arrays exercise sampling, chunking and unaligned reads
+_SMALL_LIMITS = dict(HASH_FULL_LIMIT_BYTES=4096, _EDGE_BYTES=1001, _BLOCK_BYTES=37, _CHUNK_BYTES=333)
+
+
+@st.composite
+def _strided_views(draw):
+    dtype = draw(st.sampled_from(["<f4", ">f8", "<i2", "u1", ">c8", "<M8[s]"]))
+    shape = draw(st.lists(st.integers(1, 12), min_size=1, max_size=4))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    arr = rng.integers(0, 255, size=int(np.prod(shape)) * np.dtype(dtype).itemsize, dtype=np.uint8)
+    arr = arr.view(dtype).reshape(shape)
+    index = tuple(slice(draw(st.integers(0, 2)), None, draw(st.sampled_from([1, 2, 3, -1]))) for _ in shape)
+    view = arr[index]
+    if draw(st.booleans()):
+        view = view.transpose(draw(st.permutations(range(view.ndim))))
+    return view
+
+
+@settings(max_examples=150, deadline=None)
+@given(_strided_views(), st.booleans())
+def test_any_view_hashes_like_its_contiguous_copy(view, small_limits):
+    with mock.patch.multiple(data, **(_SMALL_LIMITS if small_limits else {"_CHUNK_BYTES": data._CHUNK_BYTES})):
+        fp = fingerprint(view)
+        assert fp["sha256"] == fingerprint(np.ascontiguousarray(view))["sha256"]
+        assert fp["sha256"] == fingerprint(np.ascontiguousarray(view, dtype=view.dtype.newbyteorder("<")))["sha256"]
+
+
+def test_contiguous_hash_is_unchanged():
+    """Records made before reads were chunked stay comparable: these are the hashes of then."""
+    a = np.arange(1_000_000, dtype=np.float64).reshape(1000, 1000)
+    assert fingerprint(a)["sha256"] == "1bd394f9d92db9cd89551414e7599fa19cb844a023fece5b1bd2980fde3324ac"
+    with mock.patch.multiple(data, HASH_FULL_LIMIT_BYTES=1 << 20):
+        assert fingerprint(a)["sha256"] == "0b24adafde35e97f5c1dd56463a3a5986a697d84eb6db8c056af574d8facab3d"
+
+
+def test_long_lists_are_sampled_in_bounded_time_and_memory():
+    rows = [[0.5] * 100] * 100_000  # 10 million values, one inner list shared
+    flat = [0.25] * 10_000_000
+    records = [{"text": "a short line of text", "label": 1}] * 2_000_000
+    for obj in (rows, flat, records, tuple(flat), "x" * 100_000_000):
+        fp, seconds, peak = _measure(lambda: fingerprint(obj))
+        assert fp["hash_sampled"] is True and "sha256" in fp, fp
+        assert seconds < 0.5 and peak < 20 * MB, (type(obj), seconds, peak / MB)
+    changed = rows[:-1] + [[0.5] * 99 + [0.75]]
+    assert fingerprint(changed)["sha256"] != fingerprint(rows)["sha256"]
+
+
+def test_long_dicts_are_sampled_in_bounded_time_and_memory():
+    d = dict.fromkeys(range(2_000_000), 1.5)
+    fp, seconds, peak = _measure(lambda: fingerprint(d))
+    assert fp["hash_sampled"] is True and seconds < 0.5 and peak < 20 * MB, (seconds, peak / MB)
+    d[1_999_999] = 2.5  # the last items are in the sample
+    assert fingerprint(d)["sha256"] != fp["sha256"]
+
+
+def test_nested_and_circular_long_lists_stay_bounded():
+    deep = [[[[0] * 1000] * 1000] * 1000] * 20  # 2e10 values, 20 at the top
+    fp, seconds, _ = _measure(lambda: fingerprint(deep))
+    assert fp["rows"] == 20 and seconds < 1.0
+    loop: list = list(range(100))
+    loop.append(loop)
+    fp, seconds, _ = _measure(lambda: fingerprint(loop))
+    assert seconds < 1.0 and "error" not in fp
+
+
+def test_small_containers_still_hash_as_their_json():
+    obj = {"b": [1, 2.5, None], "a": "x"}
+    text = json.dumps(obj, sort_keys=True).encode()
+    import hashlib
+
+    assert fingerprint(obj)["sha256"] == hashlib.sha256(data._header({"kind": "json"}) + text).hexdigest()
+
+
+def test_large_coo_and_csr_matrices_are_not_converted():
+    nnz, n_rows = 20_000_000, 4096
+    values = np.ones(nnz, dtype=np.float32)
+    rows = np.arange(nnz, dtype=np.int32) % n_rows
+    cols = np.arange(nnz, dtype=np.int32) // n_rows
+    coo = sp.coo_matrix((values, (rows, cols)), shape=(n_rows, nnz // n_rows + 1))
+    fp, seconds, peak = _measure(lambda: fingerprint(coo))
+    assert fp["hash_sampled"] is True and fp["format"] == "coo" and fp["nnz"] == nnz
+    assert seconds < 1.0 and peak < 50 * MB, (seconds, peak / MB)
+    values[0] = 2.0
+    assert fingerprint(coo)["sha256"] != fp["sha256"]
+    indptr = np.arange(0, nnz + 1, nnz // n_rows, dtype=np.int32)
+    csr = sp.csr_matrix((values, cols, indptr), shape=(n_rows, nnz // n_rows + 1))
+    fp, seconds, peak = _measure(lambda: fingerprint(csr))
+    assert fp["hash_sampled"] is True and "format" not in fp
+    assert seconds < 1.0 and peak < 50 * MB, (seconds, peak / MB)
+
+
+def test_small_sparse_matrices_hash_alike_in_every_format():
+    dense = np.zeros((30, 20))
+    dense[[1, 5, 29], [0, 19, 7]] = [1.5, -2.0, 3.0]
+    hashes = {fingerprint(m)["sha256"] for m in (sp.csr_matrix(dense), sp.coo_matrix(dense), sp.csc_matrix(dense),
+                                                 sp.bsr_matrix(dense), sp.dia_matrix(dense), sp.lil_matrix(dense),
+                                                 sp.dok_matrix(dense), sp.csr_array(dense), sp.coo_array(dense))}
+    assert len(hashes) == 1
+    dup = sp.coo_matrix(([1.0, 0.5], ([1, 1], [0, 0])), shape=(30, 20))  # duplicates summed
+    once = sp.coo_matrix(([1.5], ([1], [0])), shape=(30, 20))
+    assert fingerprint(dup)["sha256"] == fingerprint(once)["sha256"]

@@ -60,3 +60,72 @@ def test_seed_everything_seeds_torch(store):
     a = torch.rand(2)
     autotrack.seed_everything(3)
     assert torch.equal(a, torch.rand(2))
+
+
+def test_seeds_set_before_autotrack_are_read_from_keras_and_tensorflow(store):
+    """No wrapper sees a call made before autotrack is imported; Keras and TF keep the seed."""
+    pytest.importorskip("keras")
+    pytest.importorskip("tensorflow")
+    proc = python(f"""
+        import time
+        import numpy as np, keras, tensorflow as tf
+        keras.utils.set_random_seed(77)
+        tf.random.set_seed(6)              # after Keras' call, which set the TF seed to 77 too
+        import autotrack
+        from autotrack._capture.seeds import seeds_snapshot
+        from autotrack.integrations.keras import AutotrackCallback
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        model.fit(np.zeros((4, 2)), np.zeros(4), epochs=1, verbose=0, callbacks=[AutotrackCallback(uri={store!r})])
+        start = time.perf_counter()
+        for _ in range(1000):
+            seeds_snapshot()
+        print((time.perf_counter() - start) / 1000)
+    """, env={"KERAS_BACKEND": "tensorflow"}, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seeds = autotrack.last_run(store).seeds
+    assert seeds["keras.global_seed"] == 77 and seeds["tf.global_seed"] == 6
+    assert "keras.utils.set_random_seed" not in seeds and "tf.random.set_seed" not in seeds
+    assert float(proc.stdout.split()[-1]) < 100e-6, "seeds are read at every run start: microseconds"
+
+
+def test_keras_torch_backend_seed_before_autotrack(store):
+    pytest.importorskip("keras")
+    pytest.importorskip("torch")
+    proc = python(f"""
+        import keras
+        keras.utils.set_random_seed(21)
+        import autotrack
+        with autotrack.start_run(uri={store!r}):
+            pass
+    """, env={"KERAS_BACKEND": "torch"}, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seeds = autotrack.last_run(store).seeds
+    assert seeds["keras.global_seed"] == 21 and seeds["torch.initial_seed"] == 21
+
+
+def test_unseeded_torch_records_the_seed_it_drew_and_it_replays(store):
+    torch = pytest.importorskip("torch")
+    proc = python(f"""
+        import torch, autotrack
+        with autotrack.start_run(uri={store!r}):
+            print(torch.rand(3).tolist())
+    """)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seed = autotrack.last_run(store).seeds["torch.initial_seed"]
+    torch.manual_seed(seed)
+    assert torch.rand(3).tolist() == json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_lightning_seed_before_autotrack_is_read_from_env(store):
+    pytest.importorskip("lightning")
+    proc = python(f"""
+        import lightning as L
+        L.seed_everything(8)
+        import autotrack
+        with autotrack.start_run(uri={store!r}):
+            pass
+    """, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seeds = autotrack.last_run(store).seeds
+    assert seeds["PL_GLOBAL_SEED"] == 8 and seeds["torch.initial_seed"] == 8

@@ -3,8 +3,15 @@
 autotrack never sets a seed itself. It wraps the seeding functions of libraries as they are
 imported (``autotrack._hooks``, so the order of imports does not matter) and notes each call
 in a process-wide table. A run copies that table when it starts and receives later calls as they
-happen. Environment variables that fix seeds (``PYTHONHASHSEED``, ``PL_GLOBAL_SEED``) and
-``torch.initial_seed()`` (when torch is already imported) are read at run start.
+happen. Environment variables that fix seeds (``PYTHONHASHSEED``, ``PL_GLOBAL_SEED``) are read at
+run start too.
+
+A call made before autotrack was imported is not seen by any wrapper, but some frameworks keep
+the seed they were given: those are read at run start as well, under names of their own so they
+are never mistaken for a captured call (``_REMEMBERED``). ``torch.initial_seed`` is recorded even
+when nobody seeded torch: it is the seed torch drew for itself, and ``torch.manual_seed`` with it
+replays the run. Only modules already in ``sys.modules`` are read: a run start never imports a
+framework, and each read is an attribute lookup or two (microseconds).
 """
 
 from __future__ import annotations
@@ -36,10 +43,7 @@ def record_seed(source: str, value: Any) -> None:
     """Remember a seed for runs that start later, and hand it to the runs recording now."""
     if value is None:
         return
-    if not isinstance(value, (int, float, str)) and hasattr(value, "__index__"):
-        value = int(value)
-    elif not isinstance(value, (int, float, str)):
-        value = repr(value)
+    value = _plain(value)
     with _lock:
         _seeds[source] = value
     if not _listeners:
@@ -49,6 +53,14 @@ def record_seed(source: str, value: Any) -> None:
     for listener in list(_listeners):
         with guard("recording a seed"):
             listener(source, value)
+
+
+def _plain(value: Any) -> Any:
+    """Seeds are stored as JSON: a numpy or torch integer must not end up as its repr, and an odd
+    value (a string seed, an object) is kept as text rather than lost."""
+    if not isinstance(value, (int, float, str)) and hasattr(value, "__index__"):
+        return int(value)
+    return value if isinstance(value, (int, float, str)) else repr(value)
 
 
 def recorded_seeds() -> dict[str, Any]:
@@ -66,13 +78,41 @@ def seeds_snapshot() -> dict[str, Any]:
                 out[var] = int(raw)  # type: ignore[arg-type]
             except ValueError:
                 out[var] = raw
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        from autotrack._safety import guard
+    from autotrack._safety import guard
 
-        with guard("reading torch.initial_seed"):
-            out["torch.initial_seed"] = int(torch.initial_seed())
+    for source, module, read in _REMEMBERED:
+        mod = sys.modules.get(module)
+        if mod is None:
+            continue
+        with guard(f"reading {source}"):
+            value = read(mod)
+            if value is not None:
+                out[source] = _plain(value)
     return out
+
+
+def _keras_seed(rng_utils: Any) -> Any:
+    """``keras.utils.set_random_seed`` keeps its seed in Keras' global state (one per thread)."""
+    get = getattr(rng_utils, "get_random_seed", None)  # not in every Keras 3 release: then the state itself
+    if callable(get):
+        return get()
+    state = sys.modules.get("keras.src.backend.common.global_state")
+    return getattr(getattr(state, "GLOBAL_STATE_TRACKER", None), "global_random_seed", None)
+
+
+def _tf_seed(context: Any) -> Any:
+    """The eager context's global seed; ``context_safe`` because ``context()`` would create one,
+    and not ``random_seed.get_seed`` because that draws an op seed and so shifts later random ops."""
+    return getattr(context.context_safe(), "_seed", None)
+
+
+# (source name, module that must already be imported, how to read what it remembers)
+_REMEMBERED: list[tuple[str, str, Callable[[Any], Any]]] = [
+    # hasattr: a run may start while torch is still being imported (an import hook, a thread)
+    ("torch.initial_seed", "torch", lambda torch: torch.initial_seed() if hasattr(torch, "initial_seed") else None),
+    ("keras.global_seed", "keras.src.utils.rng_utils", _keras_seed),
+    ("tf.global_seed", "tensorflow.python.eager.context", _tf_seed),
+]
 
 
 def _first_arg(args: tuple[Any, ...], kwargs: dict[str, Any], *names: str) -> Any:
