@@ -21,7 +21,7 @@ __all__ = [
     "fmt_duration", "fmt_size", "fmt_time", "fmt_metadata", "pick_metrics", "short", "env_summary", "run_sections",
 ]
 
-STATUS_STYLES = {"running": "blue", "finished": "green", "failed": "red", "killed": "yellow"}
+STATUS_STYLES = {"running": "blue", "finished": "green", "failed": "red", "killed": "yellow", "corrupt": "magenta"}
 _PREFERRED_PREFIXES = ("val_", "val-", "val/", "eval_", "eval-", "eval/", "valid")
 _WIDE = 200  # when stdout is not a terminal (a pipe, a file, a test): do not wrap at 80
 

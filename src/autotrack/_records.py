@@ -4,27 +4,35 @@ A record is built from the small run document alone (so listing 10,000 runs stay
 segments (params, metrics, artifacts, environment...) are read on first access of any of them.
 A ``running`` run whose heartbeat is older than four heartbeat intervals is reported ``killed``:
 its process died without a word (SIGKILL, power loss, OOM killer).
+
+Nothing read is trusted blindly: each run document and segment, from any backend, is checked
+against ``_schema`` first. A run whose document is unreadable or invalid is still listed, as
+``corrupt``, with what could be read; a bad segment is skipped. Both are named in
+``RunRecord.problems`` (file and reason), so one bad file never hides or breaks another run.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
+import itertools
 import os
-import shutil
-import tempfile
 import time
-from typing import IO, Any, Iterator
+from typing import Any
 
+from autotrack._artifact_record import ArtifactRecord
 from autotrack._config import resolve_uri
-from autotrack._errors import AmbiguousRunError, ArtifactNotFoundError, IntegrityError, RunNotFoundError
+from autotrack._errors import AmbiguousRunError, ArtifactNotFoundError, RunNotFoundError
+from autotrack._gc import paused_gc
 from autotrack._points import MetricPoint, MetricPoints
+from autotrack._schema import NONFINITE, read_run_doc, segment_problem, usable_run_fields
 from autotrack._values import decode_float
 from autotrack.backends.base import Backend, backend_for
 
-__all__ = ["RunRecord", "MetricPoint", "ArtifactRecord", "runs", "get_run", "last_run", "STALE_HEARTBEATS"]
+__all__ = ["RunRecord", "MetricPoint", "ArtifactRecord", "runs", "get_run", "last_run", "record_of",
+           "STALE_HEARTBEATS", "CORRUPT"]
 
 STALE_HEARTBEATS = 4
+CORRUPT = "corrupt"  # the status of a run whose run document could not be read or is invalid
 
 
 def _decode(value: Any) -> Any:
@@ -38,103 +46,57 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def _parse_time(text: str | None) -> _dt.datetime | None:
-    return _dt.datetime.fromisoformat(text) if text else None
+def _problem(marker: Any, file: str) -> dict[str, str]:
+    """A backend's marker for a file it could not read (``{"file", "reason"}``), as a problem."""
+    if isinstance(marker, dict) and isinstance(marker.get("file"), str) and isinstance(marker.get("reason"), str):
+        return {"file": marker["file"], "reason": marker["reason"]}
+    return {"file": file, "reason": str(marker) if marker not in (None, True, "") else "unreadable"}
 
 
-class _VerifyingReader:
-    """Streams stored bytes and raises IntegrityError at the end if they do not hash as recorded."""
-
-    def __init__(self, raw: IO[bytes], sha256: str, name: str) -> None:
-        self._raw, self._sha, self._name = raw, sha256, name
-        self._digest = hashlib.sha256()
-        self._checked = False
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size)
-        self._digest.update(data)
-        if (not data or size is None or size < 0) and not self._checked:
-            self._checked = True
-            if self._digest.hexdigest() != self._sha:
-                raise IntegrityError(f"artifact {self._name!r}: stored bytes do not match sha256 {self._sha}")
-        return data
-
-    def __iter__(self) -> Iterator[bytes]:
-        while chunk := self.read(1 << 20):
-            yield chunk
-
-    def close(self) -> None:
-        self._raw.close()
-
-    def __enter__(self) -> "_VerifyingReader":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+def _segment_file(run_id: str, segment: Any, index: int) -> str:
+    """Where a segment lives in the file format (the name any backend's segment goes by)."""
+    seq = segment.get("seq") if isinstance(segment, dict) else None
+    if type(seq) is int and 0 <= seq <= 99_999_999:
+        return f"runs/{run_id}/events/{seq:08d}.json"
+    return f"runs/{run_id}/events (segment {index + 1} in order)"
 
 
-class ArtifactRecord:
-    """A stored file: ``open()`` and ``download()`` give back exactly the recorded bytes."""
-
-    def __init__(self, doc: dict[str, Any], backend: Backend) -> None:
-        self.name: str = doc["name"]
-        self.kind: str = doc.get("kind", "file")
-        self.sha256: str = doc["sha256"]
-        self.size: int = doc.get("size", 0)
-        self.metadata: dict[str, Any] = dict(doc.get("metadata") or {})
-        self.timestamp: float | None = doc.get("time")
-        self.source: str | None = doc.get("source")
-        self._backend = backend
-
-    def open(self) -> _VerifyingReader:
-        return _VerifyingReader(self._backend.open_artifact(self.sha256), self.sha256, self.name)
-
-    def read_bytes(self) -> bytes:
-        with self.open() as fh:
-            return fh.read()
-
-    def download(self, dest: str | os.PathLike[str]) -> str:
-        """Write to ``dest`` (a file path, or an existing directory to put ``name`` in)."""
-        dest = os.fspath(dest)
-        if os.path.isdir(dest):
-            dest = os.path.join(dest, os.path.basename(self.name))
-        folder = os.path.dirname(os.path.abspath(dest))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".autotrack-", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as out, self.open() as src:
-                shutil.copyfileobj(src, out, 1 << 20)  # type: ignore[arg-type]
-            os.replace(tmp, dest)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return dest
-
-    def __repr__(self) -> str:
-        return f"<Artifact {self.name!r} {self.kind} {self.size} bytes sha256={self.sha256[:12]}>"
+def _figure(value: Any) -> Any:
+    """A summary's last value as a number, or None when it is not one (skipped, never shown raw)."""
+    if type(value) is float:
+        return value
+    if type(value) is int:
+        return value if -2**1023 < value < 2**1023 else None
+    return decode_float(value) if value in NONFINITE else None
 
 
 class RunRecord:
     """A run as stored: every attribute of the public contract (see docs/api.md)."""
 
     def __init__(self, doc: dict[str, Any], backend: Backend) -> None:
+        """``doc``: a run document as a backend listed it (a dict with an id, see ``record_of``)."""
         self._doc = doc
         self._backend = backend
         self.id: str = doc["id"]
-        self.name: str = doc.get("name") or self.id[:8]
-        self.experiment: str = doc.get("experiment") or "default"
-        self.parent_id: str | None = doc.get("parent_id")
-        self.framework: str | None = doc.get("framework")
-        self.start_time = _parse_time(doc.get("start_time"))
-        self.end_time = _parse_time(doc.get("end_time"))
-        self.heartbeat: float | None = doc.get("heartbeat")
         self.uri: str = backend.uri
         self._loaded = False
-        status = doc.get("status", "running")
-        if status == "running" and self.heartbeat is not None:
-            interval = float(doc.get("heartbeat_interval") or 15.0)
-            if time.time() - self.heartbeat > STALE_HEARTBEATS * interval:
+        marker = doc.get("corrupt")
+        problem, fields = read_run_doc(doc) if marker is None else ("", None)
+        if fields is not None:
+            self._fields = doc
+            self._doc_problems: tuple[dict[str, str], ...] = ()
+        else:  # listed all the same, with what its document says that is valid on its own
+            file = f"runs/{self.id}/run.json"
+            self._doc_problems = (_problem(marker, file) if marker is not None else {"file": file, "reason": problem},)
+            self._fields = usable_run_fields(doc)
+            fields = read_run_doc({**self._fields, "id": self.id, "status": CORRUPT})[1]
+            assert fields is not None  # each field kept is valid on its own
+        name, experiment, self.parent_id, self.framework, status, self.start_time, self.end_time, beat, interval = fields
+        self.name: str = name or self.id[:8]
+        self.experiment: str = experiment or "default"
+        self.heartbeat: float | None = beat
+        if status == "running" and beat is not None:
+            if time.time() - beat > STALE_HEARTBEATS * (interval or 15.0):
                 status = "killed"
         self.status: str = status
 
@@ -152,7 +114,15 @@ class RunRecord:
         artifacts: list[tuple[int, float, dict[str, Any]]] = []
         updates: list[tuple[int, float, dict[str, Any]]] = []
         final: dict[str, Any] | None = None
-        for index, seg in enumerate(self._backend.read_segments(self.id)):
+        problems = list(self._doc_problems)
+        for index, seg in enumerate(self._segments(problems)):
+            if type(seg) is dict and "corrupt" in seg:  # a file the backend could not read
+                problems.append(_problem(seg["corrupt"], _segment_file(self.id, seg, index)))
+                continue
+            reason = segment_problem(seg)
+            if reason is not None:  # skipped whole: half a segment would be a lie
+                problems.append({"file": _segment_file(self.id, seg, index), "reason": reason})
+                continue
             for key, value, ts in seg.get("params", ()):
                 params[key] = _decode(value)
                 history.setdefault(key, []).append((params[key], ts))
@@ -188,11 +158,29 @@ class RunRecord:
             for art in by_name.values():
                 if art["name"] == target or art["metadata"].get("group") == target:
                     art["metadata"].update(_decode(doc.get("metadata") or {}))
-        self._artifacts = [ArtifactRecord(_decode(d), self._backend) for d in by_name.values()]
+        self._artifacts = [ArtifactRecord(_decode(d), self._backend, self.id) for d in by_name.values()]
         self._error = final.get("error") if final else None
         if final and self.status == "running":
             self.status = final.get("status", self.status)  # the segment outlived the run document
+        self._problems = problems
         self._loaded = True
+
+    def _segments(self, problems: list[dict[str, str]]) -> list[Any]:
+        """The run's segments; a run id the backend refuses (a folder not named like a run, in a
+        corrupt run) is one more problem, not an error: the rest of the run is still shown."""
+        try:
+            found = self._backend.read_segments(self.id)
+        except ValueError as exc:
+            problems.append({"file": f"runs/{self.id}/events", "reason": str(exc)})
+            return []
+        return found if isinstance(found, list) else []
+
+    @property
+    def problems(self) -> list[dict[str, str]]:
+        """The files of this run that could not be used, each ``{"file", "reason"}``: its run
+        document (then ``status`` is ``"corrupt"``) or event segments that were skipped."""
+        self._load()
+        return self._problems
 
     @property
     def params(self) -> dict[str, Any]:
@@ -246,12 +234,12 @@ class RunRecord:
         For a run whose process wrote its end, the run document's summary has them (written
         after the last segment), so a table of runs reads no segments; otherwise the points.
         """
-        if not self._loaded and self._doc.get("status") in ("finished", "failed", "killed"):
+        if not self._loaded and self.status != CORRUPT and self._doc.get("status") in ("finished", "failed", "killed"):
             summary = self._doc.get("summary")
             figures = summary.get("metrics") if isinstance(summary, dict) else None
             if isinstance(figures, dict):
-                return {k: decode_float(v[0]) if isinstance(v[0], str) else v[0]
-                        for k, v in figures.items() if isinstance(v, list) and v}
+                found = {k: _figure(v[0]) for k, v in figures.items() if isinstance(v, list) and v}
+                return {k: v for k, v in found.items() if v is not None}
         return {k: v[-1].value for k, v in self.metrics.items() if v}
 
     @property
@@ -290,15 +278,29 @@ class RunRecord:
             "artifacts": [{"name": a.name, "kind": a.kind, "sha256": a.sha256, "size": a.size,
                            "metadata": a.metadata} for a in self.artifacts],
             "data": self.data, "environment": self.environment, "error": self.error, "uri": self.uri,
+            "problems": [dict(p) for p in self.problems],
         }
 
     def __repr__(self) -> str:
         return f"<RunRecord {self.id[:8]} {self.name!r} {self.status} {self.framework or 'manual'}>"
 
 
+def record_of(doc: Any, backend: Backend) -> RunRecord | None:
+    """The record of a document a backend listed, or None when it has no id to be found by (the
+    file store names every document by its folder, so this is only ever another backend's)."""
+    if type(doc) is not dict:
+        return None
+    run_id = doc.get("id")
+    if type(run_id) is not str or not run_id:
+        return None
+    return RunRecord(doc, backend)
+
+
 def _records(uri: str | None) -> list[RunRecord]:
     backend = backend_for(resolve_uri(uri))
-    return [RunRecord(doc, backend) for doc in backend.list_runs() if doc.get("id")]
+    found = backend.list_runs()
+    with paused_gc():  # 10,000 records, all kept: a collection would walk them and free nothing
+        return [r for r in map(record_of, found, itertools.repeat(backend)) if r is not None]
 
 
 def runs(uri: str | None = None, experiment: str | None = None, status: str | None = None) -> list[RunRecord]:

@@ -21,7 +21,7 @@ from autotrack._errors import ArtifactNotFoundError, AutotrackError, RunNotFound
 
 __all__ = ["main", "build_parser"]
 
-_STATUSES = ("running", "finished", "failed", "killed")
+_STATUSES = ("running", "finished", "failed", "killed", "corrupt")
 _DEFAULT_TABLE_LIMIT = 50
 _DEBUG_HINT = "set AUTOTRACK_DEBUG=1 to see the traceback"
 
@@ -192,9 +192,36 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     if said_once:
         con.print(text("  ".join(said_once), "dim"))
     con.print(tab)
+    _print_corrupt(con, found)
     if total > len(found):
         con.print(text(f"{len(found)} of {total} runs shown; --limit N for more (0: all)", "dim"))
     return 0
+
+
+def _print_corrupt(con: Any, found: list[Any]) -> None:
+    """Under the table: which file of each corrupt run could not be read, and why."""
+    from autotrack._cli_format import STATUS_STYLES, text
+
+    broken = [r for r in found if r.status == "corrupt"]
+    if broken:
+        con.print(text(f"{len(broken)} corrupt run{'s' if len(broken) > 1 else ''}: a file that could not be read "
+                       "('autotrack show ID' shows the rest)", STATUS_STYLES["corrupt"]))
+    for run in broken:
+        for problem in run.problems[:1]:  # the run document's (segments are show's business)
+            con.print(text(f"  {run.id[:8]}  {problem['file']}: {problem['reason']}"))
+
+
+def _print_problems(con: Any, run: Any) -> None:
+    """``show``: the files of the run that could not be used, before what could."""
+    from autotrack._cli_format import STATUS_STYLES, text
+
+    if not run.problems:
+        return
+    con.print(text(f"problems: {len(run.problems)} file{'s' if len(run.problems) > 1 else ''} could not be used",
+                   f"bold {STATUS_STYLES['corrupt']}"))
+    for problem in run.problems:
+        con.print(text(f"  {problem['file']}: {problem['reason']}"))
+    con.print()
 
 
 def _show_header(con: Any, run: Any) -> None:
@@ -234,6 +261,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         return 0
     con = console()
     _show_header(con, run)
+    _print_problems(con, run)
     missing = []
     for name, renderable in run_sections(run):
         if renderable is None:
@@ -285,7 +313,10 @@ def _cmd_get(args: argparse.Namespace) -> int:
         art = run.artifact(args.artifact)
     except ArtifactNotFoundError as exc:
         names = ", ".join(a.name for a in run.artifacts)
-        raise ArtifactNotFoundError(f"{exc}; it has {names}" if names else f"{exc}; it has no artifacts") from None
+        message = f"{exc}; it has {names}" if names else f"{exc}; it has no artifacts"
+        if run.problems:  # the artifact may be in a file that could not be read
+            message += f" (files skipped: {', '.join(p['file'] for p in run.problems)}; see 'autotrack show')"
+        raise ArtifactNotFoundError(message) from None
     path = os.path.abspath(art.download(args.output))
     size = os.path.getsize(path)
     if args.json:
@@ -305,6 +336,17 @@ def _one_line(exc: BaseException) -> str:
 
 def _fail(message: str) -> None:
     print(f"autotrack: error: {message}", file=sys.stderr)
+
+
+def _tolerant_output() -> None:
+    """Text with no UTF-8 form (a lone surrogate: the writer keeps one from an undecodable file
+    name) is printed as its ``\\udcxx`` escape, which in ``--json`` output is the JSON escape
+    itself, instead of failing the whole command over one run's name."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):  # not a text stream we may change
+            pass
 
 
 def _quiet_stdout() -> None:
@@ -333,6 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     func: Callable[[argparse.Namespace], int] = args.func
+    _tolerant_output()
     try:
         return func(args)
     except UsageError as exc:

@@ -337,3 +337,88 @@ def test_get_refuses_corrupted_bytes(recorded: dict[str, Any], tmp_path: Path, c
     _one_line_error(err)
     assert "sha256" in err
     assert not dest.exists()
+
+
+def _break(uri: str, run_id: str, relpath: str, data: bytes) -> None:
+    path = Path(uri) / "runs" / run_id / relpath  # the file store's layout
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def test_corrupt_run_in_runs_and_show(recorded: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    uri, first = recorded["uri"], recorded["ids"]["first"]
+    _break(uri, first, "run.json", b'{"id": "' + first.encode() + b'", "start_time": "yesterday"}')
+    code, out, err = _run(capsys, "runs", "--uri", uri)
+    assert code == 0 and err == ""
+    assert "corrupt" in out and f"runs/{first}/run.json" in out and "start_time" in out
+    assert "second" in out and "broken" in out  # the others as before
+    code, out, err = _run(capsys, "runs", "-s", "corrupt", "--json", "--uri", uri)
+    assert code == 0
+    (row,) = _strict_json(out)
+    assert row["id"] == first and row["status"] == "corrupt"
+    assert row["problems"] == [{"file": f"runs/{first}/run.json",
+                                "reason": row["problems"][0]["reason"]}] and "yesterday" in row["problems"][0]["reason"]
+    code, out, err = _run(capsys, "show", first[:8], "--uri", uri)
+    assert code == 0 and err == ""
+    assert "corrupt" in out and f"runs/{first}/run.json" in out and 'start_time "yesterday"' in out
+    assert "model.bin" in out and "val_loss" in out and "random.seed" in out  # what could be read
+    code, out, err = _run(capsys, "get", first, "model.bin", "-o", str(Path(uri).parent / "m.bin"), "--uri", uri)
+    assert code == 0 and err == ""  # its artifacts are in its (readable) events
+    code, out, _ = _run(capsys, "show", recorded["ids"]["second"], "--uri", uri)
+    assert code == 0 and "could not be used" not in out and f"runs/{first}" not in out
+
+
+def test_skipped_segment_named_by_show_and_get(recorded: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    uri, second = recorded["uri"], recorded["ids"]["second"]
+    _break(uri, second, "events/00000099.json", b'{"seq": 99, "artifacts": [{"name": "x"}]}')
+    code, out, err = _run(capsys, "show", second, "--uri", uri)
+    assert code == 0 and err == ""
+    assert f"runs/{second}/events/00000099.json" in out and "sha256" in out
+    assert "finished" in out and "model.bin" in out
+    code, _, err = _run(capsys, "get", second, "x", "--uri", uri)
+    assert code == 1
+    _one_line_error(err)
+    assert "events/00000099.json" in err
+
+
+def test_get_released_or_lost_artifact_says_which(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    uri = str(tmp_path / "store")
+    for name in ("epoch=1.ckpt", "epoch=3.ckpt"):
+        (tmp_path / name).write_bytes(name.encode())
+    with autotrack.start_run(uri=uri) as run:
+        run.log_artifact(tmp_path / "epoch=1.ckpt", name="checkpoints/epoch=1.ckpt", kind="checkpoint")
+        run.log_artifact(tmp_path / "epoch=3.ckpt", name="checkpoints/epoch=3.ckpt", kind="checkpoint")
+        run.update_artifact("checkpoints/epoch=1.ckpt",
+                            {"superseded": True, "kept": False, "superseded_by": "checkpoints/epoch=3.ckpt"})
+    code, out, err = _run(capsys, "get", run.id, "checkpoints/epoch=1.ckpt", "-o", str(tmp_path / "x"), "--uri", uri)
+    assert code == 1 and out == ""
+    _one_line_error(err)
+    assert (f"artifact 'checkpoints/epoch=1.ckpt' of run {run.id[:8]} was released: superseded by "
+            "checkpoints/epoch=3.ckpt") in err
+    sha = autotrack.get_run(run.id, uri=uri).artifact("epoch=3.ckpt").sha256
+    (tmp_path / "store" / "artifacts" / sha[:2] / sha).unlink()
+    code, out, err = _run(capsys, "get", run.id, "epoch=3.ckpt", "-o", str(tmp_path / "x"), "--uri", uri)
+    assert code == 1
+    _one_line_error(err)
+    assert "'checkpoints/epoch=3.ckpt'" in err and run.id[:8] in err and "missing from the store" in err
+    assert f"artifacts/{sha[:2]}/{sha}" not in err  # the store's URI, not a path inside it
+    assert not (tmp_path / "x").exists()
+
+
+def test_text_with_no_utf8_form_is_printed_escaped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A lone surrogate (kept by the writer from an undecodable file name) cannot be written as
+    UTF-8: it is printed as its \\udcxx escape, and the other runs are listed as usual."""
+    uri = str(tmp_path / "store")
+    with autotrack.start_run(uri=uri, name="fine") as other:
+        other.log_metric("x", 1.0)
+    with autotrack.start_run(uri=uri) as run:
+        run.log_metric("x", 2.0)
+    path = tmp_path / "store" / "runs" / run.id / "run.json"
+    path.write_text(json.dumps(dict(json.loads(path.read_text()), name="bad\udc80name")))  # ASCII: "\udc80"
+    code, out, err = _run(capsys, "runs", "--json", "--uri", uri)
+    assert code == 0 and err == ""
+    assert {r["name"] for r in _strict_json(out)} == {"fine", "bad\udc80name"}  # the JSON escape, read back
+    code, out, err = _run(capsys, "runs", "--uri", uri)
+    assert code == 0 and "fine" in out and "bad\\udc80name" in out
+    code, out, err = _run(capsys, "show", run.id, "--uri", uri)
+    assert code == 0 and "bad\\udc80name" in out

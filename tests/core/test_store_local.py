@@ -30,6 +30,19 @@ class TestLocalStore(StoreConformance):
         root = _root(uri) / "artifacts"
         return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
+    def write_raw(self, uri, relpath, data):
+        path = _root(uri) / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    def make_dir(self, uri, relpath):
+        (_root(uri) / relpath).mkdir(parents=True, exist_ok=True)
+
+    def make_symlink(self, uri, relpath, target):
+        path = _root(uri) / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.symlink_to(target)
+
 
 def test_relative_path_is_taken_from_cwd(tmp_path):
     """``./runs`` means the working directory of the call (conftest chdirs to tmp_path)."""

@@ -29,3 +29,11 @@ class TestMemoryStore(StoreConformance):
         fs, root = fsspec.core.url_to_fs(uri)
         base = f"{root}/artifacts"
         return sorted(fs.find(base)) if fs.exists(base) else []
+
+    def write_raw(self, uri, relpath, data):
+        fs, root = fsspec.core.url_to_fs(uri)
+        fs.pipe_file(f"{root}/{relpath}", data)
+
+    def make_dir(self, uri, relpath):
+        fs, root = fsspec.core.url_to_fs(uri)
+        fs.pipe_file(f"{root}/{relpath}/.keep", b"")  # a folder exists by what is in it, as on S3

@@ -30,6 +30,14 @@ class TestS3Store(StoreConformance):
         fs.invalidate_cache()
         return sorted(fs.find(f"{root}/artifacts"))
 
+    def write_raw(self, uri, relpath, data):
+        fs, root = _fs(uri)
+        fs.pipe_file(f"{root}/{relpath}", data)
+
+    def make_dir(self, uri, relpath):
+        fs, root = _fs(uri)
+        fs.pipe_file(f"{root}/{relpath}/.keep", b"")  # S3 has no folders: a key below makes one
+
 
 def test_endpoint_is_the_moto_server(s3_server, s3_store):
     """s3fs must talk to moto, never to AWS: the object shows up through boto3 on the endpoint."""

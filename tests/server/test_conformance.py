@@ -27,3 +27,16 @@ class TestHttpStore(StoreConformance):
     def stored_artifacts(self, uri):
         root = self._path(uri) / "artifacts"
         return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+    def write_raw(self, uri, relpath, data):
+        path = self._path(uri) / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    def make_dir(self, uri, relpath):
+        (self._path(uri) / relpath).mkdir(parents=True, exist_ok=True)
+
+    def make_symlink(self, uri, relpath, target):
+        path = self._path(uri) / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.symlink_to(target)

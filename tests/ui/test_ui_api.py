@@ -218,3 +218,93 @@ def test_runs_table_reads_no_segments(tmp_path) -> None:
     assert time.perf_counter() - t < 5
     assert [r["params"]["i"] for r in page["rows"]] == [29, 28, 27, 26, 25]
     assert reads == []
+
+
+@pytest.fixture
+def corrupt_store(tmp_path):
+    """Healthy runs next to every kind of broken file (tests/store_corrupt.py builds it)."""
+    from tests.core.test_store_local import TestLocalStore  # imported here: not collected twice
+
+    return TestLocalStore()._build_corrupt_store(str(tmp_path / "store"), tmp_path)
+
+
+def test_corrupt_runs_in_the_table_and_on_their_pages(corrupt_store) -> None:
+    store = corrupt_store
+    c = client(store["uri"], read_only=True)
+    page = c.get("/ui/api/runs", params={"limit": 500}).json()
+    rows = {r["id"]: r for r in page["rows"]}
+    assert set(rows) == set(store["healthy"]) | set(store["corrupt"])
+    assert page["facets"]["status"]["corrupt"] == len(store["corrupt"])
+    for run_id, (file, words, _case) in store["corrupt"].items():
+        assert rows[run_id]["status"] == "corrupt"
+        assert rows[run_id]["problems"][0]["file"] == file and words in rows[run_id]["problems"][0]["reason"]
+    assert all("problems" not in rows[i] for i in store["healthy"])
+    for sort in ("name", "status", "experiment", "framework", "start_time", "duration", "param:p", "metric:loss:min"):
+        for order in ("asc", "desc"):
+            res = c.get("/ui/api/runs", params={"sort": sort, "order": order, "q": "run"})
+            assert res.status_code == 200, (sort, order, res.text)
+    assert {r["id"] for r in c.get("/ui/api/runs", params={"status": "corrupt", "limit": 500}).json()["rows"]} == \
+        set(store["corrupt"])
+
+    for run_id in [*store["corrupt"], *store["healthy"]]:
+        run = c.get(f"/ui/api/runs/{run_id}")
+        assert run.status_code == 200, (run_id, run.text)
+        assert c.get(f"/ui/api/runs/{run_id}/series").status_code == 200
+        if run_id in store["corrupt"]:
+            assert run.json()["status"] == "corrupt" and run.json()["problems"][0]["file"] == store["corrupt"][run_id][0]
+    bad = c.get(f"/ui/api/runs/{store['segments']}").json()
+    assert bad["status"] == "finished" and bad["params"] == {"p": 1, "q": 2}
+    assert {p["file"].rsplit("/", 1)[-1] for p in bad["problems"]} == \
+        {f"{seq:08d}.json" for seq in store["bad_segments"]}
+    assert c.get(f"/ui/api/runs/{store['newest']}").json()["problems"] == []
+    some = list(store["corrupt"])[:10] + [store["segments"], store["newest"]]
+    cmp = c.get("/ui/api/compare", params={"ids": ",".join(some)})
+    assert cmp.status_code == 200 and len(cmp.json()["runs"]) == len(some)
+    assert c.get("/api/v1/runs").status_code == 200  # the API passes the markers on
+    array = next(i for i, (_f, _w, case) in store["corrupt"].items() if case == "array")
+    assert c.get(f"/api/v1/runs/{array}").json() == {
+        "id": array, "corrupt": {"file": f"runs/{array}/run.json", "reason": "not a JSON object but an array"}}
+    segs = c.get(f"/api/v1/runs/{store['segments']}/segments").json()
+    assert [s["seq"] for s in segs] == [0, 1, 2, 3, 4, 5, 6, 7] and "corrupt" in segs[1]
+
+    html = report_html([autotrack.get_run(i, uri=store["uri"]) for i in some[:3]])
+    data = json.loads(re.search(r'<script id="autotrack-data" type="application/json">(.*?)</script>',
+                                html, re.S).group(1))
+    assert data["runs"][some[0]]["problems"][0]["file"] == store["corrupt"][some[0]][0]
+
+
+def test_released_or_lost_artifact_is_a_404_that_says_so(tmp_path) -> None:
+    uri = str(tmp_path / "store")
+    (tmp_path / "a.ckpt").write_bytes(b"one")
+    (tmp_path / "b.ckpt").write_bytes(b"two")
+    with autotrack.start_run(uri=uri) as run:
+        run.log_artifact(tmp_path / "a.ckpt", kind="checkpoint")
+        run.log_artifact(tmp_path / "b.ckpt", kind="checkpoint")
+        run.update_artifact("a.ckpt", {"superseded": True, "kept": False, "superseded_by": "b.ckpt"})
+    rec = autotrack.get_run(run.id, uri=uri)
+    c = client(uri, read_only=True)
+    res = c.get(f"/ui/api/runs/{run.id}/artifacts/{rec.artifact('a.ckpt').sha256}")
+    assert res.status_code == 404 and "was released: superseded by b.ckpt" in res.json()["error"]
+    sha = rec.artifact("b.ckpt").sha256
+    (tmp_path / "store" / "artifacts" / sha[:2] / sha).unlink()
+    res = c.get(f"/ui/api/runs/{run.id}/artifacts/{sha}")
+    assert res.status_code == 404 and "missing from the store" in res.json()["error"]
+
+
+def test_text_with_no_utf8_form_fails_no_page(tmp_path) -> None:
+    """A lone surrogate (the writer keeps one from an undecodable file name, as a \\udcxx escape)
+    cannot be sent as UTF-8: it goes out escaped, and the table of every other run still loads."""
+    uri = str(tmp_path / "store")
+    with autotrack.start_run(uri=uri, name="fine") as other:
+        other.log_metric("x", 1.0)
+    with autotrack.start_run(uri=uri) as run:
+        run.log_metric("x", 2.0)
+    path = tmp_path / "store" / "runs" / run.id / "run.json"
+    path.write_text(json.dumps(dict(json.loads(path.read_text()), name="bad\udc80name")))  # ASCII: "\udc80"
+    c = client(uri, read_only=True)
+    for url in ("/ui/api/runs", f"/ui/api/runs/{run.id}", f"/ui/api/runs/{run.id}/series",
+                f"/ui/api/compare?ids={run.id},{other.id}", "/api/v1/runs", f"/api/v1/runs/{run.id}"):
+        res = c.get(url)
+        assert res.status_code == 200, (url, res.text)
+    assert {r["name"] for r in c.get("/ui/api/runs").json()["rows"]} == {"fine", "bad\udc80name"}
+    assert "bad" in report_html([autotrack.get_run(run.id, uri=uri)])

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from autotrack._diff import SECTIONS, diff_many
 from autotrack._gc import paused_gc
-from autotrack._records import RunRecord
+from autotrack._records import CORRUPT, RunRecord, record_of
 from autotrack._summary import FIELDS, Summary
 from autotrack._values import json_safe
 from autotrack.backends.base import Backend
@@ -87,7 +87,10 @@ def _sort_value(value: Any) -> tuple[int, Any]:
     if isinstance(value, bool):
         return (0, float(value))
     if isinstance(value, (int, float)):
-        return (0, value) if math.isfinite(value) else (2, 0)
+        try:
+            return (0, value) if math.isfinite(value) else (2, 0)
+        except OverflowError:  # an int too big for a float: still a number, and comparable
+            return (0, value)
     if value is None or value in _NONFINITE:
         return (2, 0)
     return (1, str(value))
@@ -137,7 +140,7 @@ class RunIndex:
             raise RunNotFoundError(f"no run with id {run_id!r}")
         if len(found) > 1:
             raise AmbiguousRunError(f"id prefix {run_id!r} matches {len(found)} runs")
-        return RunRecord(found[0]._doc, self.backend)
+        return RunRecord(found[0]._doc, self.backend)  # the same document: a corrupt run stays one
 
     def _build(self) -> tuple[list[dict[str, Any]], dict[str, RunRecord]]:
         with paused_gc():  # rows for 10,000 runs: as many objects as the documents, all kept
@@ -146,22 +149,25 @@ class RunIndex:
     def _rows_of(self, docs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, RunRecord]]:
         rows, records = [], {}
         for doc in docs:
-            if not doc.get("id"):
+            record = record_of(doc, self.backend)  # None for a document without an id
+            if record is None:
                 continue
-            record = RunRecord(doc, self.backend)
             records[record.id] = record
             row = _header(record)
-            summary = _decoded_summary(doc) or self._summary_of(record, doc)
+            # the fields the schema passed (all of them but for a corrupt run)
+            summary = _decoded_summary(record._fields) or self._summary_of(record)
             row["params"] = summary.get("params") or {}
             row["metrics"] = summary.get("metrics") or {}
             row["tags"] = summary.get("tags") or {}
             row["_start"] = record.start_time or _EPOCH
+            if record.status == CORRUPT:  # which file, and why (its run.json's: no segment read here)
+                row["problems"] = list(record._doc_problems)
             rows.append(row)
         rows.sort(key=lambda r: (r["_start"], r["id"]), reverse=True)
         return rows, records
 
-    def _summary_of(self, record: RunRecord, doc: Mapping[str, Any]) -> dict[str, Any]:
-        key = (record.id, doc.get("status"), doc.get("heartbeat"))
+    def _summary_of(self, record: RunRecord) -> dict[str, Any]:
+        key = (record.id, record.status, record.heartbeat)
         found = self._summaries.get(key)
         if found is None:
             found = summarize(record)
@@ -264,6 +270,7 @@ def run_detail(record: RunRecord, children: Sequence[str] = ()) -> dict[str, Any
         **_header(record), "tags": record.tags, "params": record.params, "seeds": record.seeds,
         "data": record.data, "environment": record.environment, "artifacts": artifacts,
         "error": record.error, "metrics": _figures(summary["metrics"]), "children": list(children),
+        "problems": record.problems,
     })
 
 

@@ -36,6 +36,10 @@ def _asset(name: str) -> str:
 
 def _embed(data: Any) -> str:
     text = json.dumps(json_safe(data), ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (an undecodable file name): written as its JSON escape
+        text = json.dumps(json_safe(data), ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=str)
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
@@ -46,6 +50,7 @@ def report_html(records: Sequence[RunRecord], title: str | None = None) -> str:
     from autotrack import __version__
 
     title = title or (records[0].name if len(records) == 1 else f"{len(records)} runs compared")
+    title = title.encode("utf-8", "backslashreplace").decode("utf-8")  # a lone surrogate has no UTF-8 form
     data = {
         "title": title,
         "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -37,7 +37,12 @@ _PAGE_HEADERS = {"Content-Security-Policy": _CSP, "X-Content-Type-Options": "nos
 
 
 def _json(data: Any, status: int = 200) -> Response:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str).encode("utf-8")
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
+    try:
+        body = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (from an undecodable file name) has no UTF-8 form:
+        # escaped as JSON writes it (\udcxx), not a failed page for every run in the table
+        body = json.dumps(data, ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=str).encode("ascii")
     return Response(body, status_code=status, media_type="application/json",
                     headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 

@@ -321,7 +321,7 @@
           h("td", {"class": "pick"}, box),
           h("td", {"class": "name"}, h("a", {href: "#/run/" + encodeURIComponent(r.id), "data-testid": "run-link"}, r.name),
             r.parent_id ? h("span", {"class": "muted child", title: "child of " + r.parent_id, text: " ↳"}) : null),
-          h("td", null, statusBadge(r.status)),
+          h("td", r.problems ? {title: problemLines(r.problems), "data-testid": "problem"} : null, statusBadge(r.status)),
           h("td", {text: r.experiment}), h("td", {text: r.framework || "manual"}),
           h("td", {title: r.start_time, text: when(r.start_time)}),
           h("td", {"class": "num", text: duration(r.duration)}),
@@ -434,6 +434,20 @@
     return h("section", {"class": "card", id: id, "data-testid": "section-" + id}, h("h2", {text: title}), content);
   }
 
+  // files of a run that could not be used (a corrupt run.json, skipped segments): which and why
+  function problemLines(problems) {
+    return (problems || []).map(function (p) { return p.file + ": " + p.reason; }).join("\n");
+  }
+
+  function problemBox(problems) {
+    if (!problems || !problems.length) return null;
+    return h("div", {"class": "problems", role: "status", "data-testid": "problems"},
+      h("strong", {text: problems.length + (problems.length > 1 ? " files" : " file") + " of this run could not be used; the rest is shown"}),
+      h("ul", null, problems.map(function (p) {
+        return h("li", null, h("span", {"class": "mono", text: p.file}), h("span", {text: ": " + p.reason}));
+      })));
+  }
+
   function artifactTable(run) {
     if (!run.artifacts.length) return h("p", {"class": "muted", text: "none recorded"});
     return h("table", {"class": "artifacts", "data-testid": "artifacts"},
@@ -540,6 +554,7 @@
           h("h1", {"data-testid": "run-name", text: run.name}), statusBadge(run.status),
           run.status === "running" && !REPORT ? h("span", {"class": "live-note", text: "live · refreshing"}) : null,
           REPORT && REPORT.order.length > 1 ? h("a", {href: "#/", text: "← comparison"}) : null),
+        problemBox(run.problems),
         h("div", {"class": "facts"}, kvTable(facts, "run-facts", null, true), rel.length ? h("p", {"class": "related"}, rel) : null),
         run.error ? section("error", "error", h("pre", {"class": "traceback", "data-testid": "traceback", text: run.error})) : null,
         section("metrics", "metrics", names.length ? [
