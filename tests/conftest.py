@@ -34,6 +34,12 @@ def _isolated_store(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def lenient(monkeypatch):
+    """Non-strict mode, as users run: autotrack's errors are warnings, never exceptions."""
+    monkeypatch.setenv("AUTOTRACK_STRICT", "0")
+
+
+@pytest.fixture
 def store(tmp_path):
     """A fresh local store URI."""
     return str(tmp_path / "store")

@@ -30,6 +30,8 @@ import pytest
 
 import autotrack
 from autotrack.backends import Backend, backend_for
+from tests.store_corrupt import CorruptStoreConformance
+from tests.store_faults import StoreFaultCases
 
 __all__ = ["StoreConformance", "make_doc"]
 
@@ -75,7 +77,7 @@ def _payload(n: int, seed: int = 0) -> bytes:
     return bytes(out[:n])
 
 
-class StoreConformance:
+class StoreConformance(CorruptStoreConformance, StoreFaultCases):
     """Mixin: every test takes the subclass's ``store_uri`` fixture (a fresh, empty store)."""
 
     # ------------------------------------------------------------------------------------

@@ -132,6 +132,15 @@ def _spooled(root: str) -> tuple[list[tuple[str, list[str]]], list[str]]:
     return runs, artifacts
 
 
+def _run_artifacts(folder: str) -> list[str]:
+    """Artifact bytes spooled with a run (``<spool>/<run_id>/artifacts/<sha256>``)."""
+    root = os.path.join(folder, "artifacts")
+    try:
+        return [os.path.join(root, n) for n in sorted(os.listdir(root)) if not n.startswith(".")]
+    except FileNotFoundError:
+        return []
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -142,7 +151,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     root = os.path.abspath(os.path.expanduser(args.spool or spool_dir()))
     runs, artifacts = _spooled(root)
-    total = sum(len(segs) + 1 for _, segs in runs) + len(artifacts)
+    total = sum(len(segs) + 1 + len(_run_artifacts(folder)) for folder, segs in runs) + len(artifacts)
     default_uri = args.uri or None
     delivered, failed = [], []
     console = Console(stderr=True)
@@ -154,7 +163,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 or resolve_uri(None)
             try:
                 backend = backend_for(target)
-                sha, _ = getattr(backend, "upload_artifact", backend.put_artifact)(path)
+                sha, _ = backend.put_artifact(path)  # spooled by an older autotrack, run unknown
                 if sha != os.path.basename(path):
                     raise ValueError(f"the spooled file {path} does not hold the content it is named after")
                 os.unlink(path)
@@ -169,7 +178,13 @@ def cmd_sync(args: argparse.Namespace) -> int:
             progress.update(task, description=f"run {run_id[:8]}")
             try:
                 backend = backend_for(target)
-                for seg_path in segs:  # segments first, then the run document (its final status)
+                for art_path in _run_artifacts(folder):  # first: its segments refer to them
+                    sha, _ = backend.put_artifact(art_path, run_id)
+                    if sha != os.path.basename(art_path):
+                        raise ValueError(f"the spooled file {art_path} does not hold the content it is named after")
+                    os.unlink(art_path)
+                    progress.advance(task)
+                for seg_path in segs:  # segments, then the run document (its final status)
                     with open(seg_path, encoding="utf-8") as fh:
                         segment = json.load(fh)
                     backend.append(run_id, int(segment.get("seq", os.path.basename(seg_path)[:-5])), segment)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import tempfile
 import threading
 import time
 import traceback
 import uuid
+import weakref
 from types import TracebackType
 from typing import Any, Mapping
 
@@ -22,7 +22,8 @@ from autotrack import _lifecycle
 from autotrack._capture import seeds as _seeds
 from autotrack._config import resolve_experiment, resolve_uri
 from autotrack._safety import guard, report, strict
-from autotrack._values import flatten, to_json, to_number
+from autotrack._staging import stage
+from autotrack._values import check_metrics, flatten, text, to_epoch, to_json, to_step
 from autotrack._writer import Writer
 from autotrack.backends.base import backend_for
 
@@ -59,6 +60,8 @@ class Run:
         framework: str | None = None,
         parent_id: str | None = None,
     ) -> None:
+        name = None if name is None else text(name, "the run name")
+        experiment = None if experiment is None else text(experiment, "the experiment")
         self.uri = resolve_uri(uri)
         self.backend = backend_for(self.uri)
         self.id = uuid.uuid4().hex
@@ -69,6 +72,7 @@ class Run:
         self.status = "running"
         self._auto_step = 0
         self._lock = threading.Lock()
+        self._pid = os.getpid()
         heartbeat = _float_env("AUTOTRACK_HEARTBEAT_SECONDS", 15.0)
         doc = {
             "format": 1,
@@ -85,6 +89,7 @@ class Run:
             "pid": os.getpid(),
         }
         self._writer = self._new_writer(doc, on_start=lambda: _capture_environment(self.backend))
+        _live.add(self)
         seeds = _seeds.seeds_snapshot()
         if seeds:
             self._put(("seeds", time.time(), seeds))
@@ -118,17 +123,38 @@ class Run:
         with guard("logging params"):
             self._put(("params", time.time(), flatten(params)))
 
-    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None, epoch: int | None = None) -> None:
-        """Hot path: no I/O. ``step`` defaults to a per-run counter of calls without a step."""
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None, epoch: int | float | None = None) -> None:
+        """Hot path: no I/O. ``step`` defaults to a per-run counter of calls without a step.
+
+        Values are made Python numbers here, once, and anything the store could not hold (a key
+        that is not a string, a value that is not a number, a step that is not an integer) is
+        refused here too: a warning naming it (a TypeError in strict mode), the rest of the
+        call recorded. So nothing a caller passes can reach the writer and cost the run.
+        """
         values = dict(metrics)  # a copy: the caller may reuse its dict
-        for value in values.values():
-            if type(value) is not float and type(value) is not int:
-                values = {key: to_number(value) for key, value in values.items()}
+        refused = None
+        for key, value in values.items():
+            if (type(value) is not float and type(value) is not int) or type(key) is not str:
+                values, refused = check_metrics(values)
                 break
         if step is None:
             step = self._auto_step
             self._auto_step += 1
-        self._put(("m", _time_ns(), step, epoch, values))
+        elif type(step) is not int:
+            try:
+                step = to_step(step)
+            except TypeError as exc:
+                return report("recording a metric step", TypeError(f"{exc}; the call was not recorded"))
+        if epoch is not None and type(epoch) is not int:
+            try:
+                epoch = to_epoch(epoch)
+            except TypeError as exc:
+                return report("recording a metric epoch", TypeError(f"{exc}; the call was not recorded"))
+        if values:
+            self._put(("m", _time_ns(), step, epoch, values))
+        if refused:
+            for exc in refused:
+                report(f"recording {str(exc).split(' must ')[0]}", exc)
 
     def log_metric(self, name: str, value: Any, step: int | None = None, epoch: int | None = None) -> None:
         self.log_metrics({name: value}, step=step, epoch=epoch)
@@ -163,21 +189,29 @@ class Run:
             self._queue_artifact(path, base, kind, meta, now)
 
     def _queue_artifact(self, path: str, name: str, kind: str, meta: dict[str, Any], now: float) -> None:
-        staged = _stage(path)
+        own = (self.backend.root,) if getattr(self.backend, "local", False) else ()
+        pinned, owned = stage(path, *own)
         self._put(("artifact", {
             "name": name, "kind": kind, "metadata": meta, "time": now,
-            "source": os.path.abspath(path), "_read_from": staged or path, "_staged": staged is not None,
+            "source": os.path.abspath(path), "_read_from": pinned, "_staged": owned,
         }))
 
     def update_artifact(self, name: str, metadata: Mapping[str, Any]) -> None:
         """Add or change metadata of an artifact already logged (e.g. a checkpoint superseded)."""
         with guard("updating an artifact"):
-            self._put(("artifact_update", {"name": name, "metadata": to_json(dict(metadata)), "time": time.time()}))
+            self._put(("artifact_update", {"name": text(name, "the artifact name"), "metadata": to_json(dict(metadata)),
+                                           "time": time.time()}))
 
-    def release_artifact(self, name: str) -> None:
-        """Mark an artifact superseded and free its stored bytes (e.g. a checkpoint rotated out)."""
+    def release_artifact(self, name: str, superseded_by: str | None = None) -> None:
+        """Mark an artifact superseded (e.g. a checkpoint rotated out) and let go of its bytes.
+
+        The store frees them only once no artifact of any run references the same content (a
+        deterministic re-run logs identical bytes); opening a freed one later raises
+        ``ArtifactNotFoundError`` naming ``superseded_by``.
+        """
         with guard("releasing an artifact"):
-            self._put(("release", name, time.time()))
+            self._put(("release", text(name, "the artifact name"), time.time(),
+                       None if superseded_by is None else text(superseded_by, "superseded_by")))
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         with guard("setting tags"):
@@ -202,7 +236,11 @@ class Run:
 
     # -- ending --------------------------------------------------------------------------
     def flush(self, timeout: float | None = 30.0) -> bool:
-        """Write everything recorded so far; returns False if the store did not keep up in time."""
+        """Write everything recorded so far. True once the store has all of it; False if the
+        store refused any of it or did not take it within ``timeout`` (it is kept, retried, and
+        spooled at the end if it never gets through). After ``finish`` it answers at once."""
+        if self._pid != os.getpid():
+            return False  # a forked child records nothing of its parent's run
         return self._writer.flush(timeout)
 
     def finish(self, status: str = "finished", error: str | None = None) -> None:
@@ -210,18 +248,25 @@ class Run:
         if status not in STATUSES[1:]:
             raise ValueError(f"status must be one of {STATUSES[1:]}, not {status!r}")
         with self._lock:
-            if self.status != "running":
+            if self.status != "running" or self._pid != os.getpid():
                 return
             self.status = status
         end = _now_iso()
-        self._put(("status", {"status": status, "end_time": end, "error": error}))
-        self._writer.update_doc(status=status, end_time=end)
+        writer = self._writer
+        writer.put(("status", {"status": status, "end_time": end, "error": error}))
+        writer.update_doc(status=status, end_time=end)
+        self._put = self._ended
         _remove_active(self)
-        delivered = self._writer.close(_float_env("AUTOTRACK_EXIT_TIMEOUT", 60.0))
-        if not delivered:
-            report("finishing the run", TimeoutError(f"the store at {self.uri} did not take run {self.id} in time"))
-        if strict() and self._writer.error is not None:
-            raise self._writer.error
+        writer.close(_float_env("AUTOTRACK_EXIT_TIMEOUT", 60.0))  # what it could not deliver, it spooled and said
+        if strict() and writer.error is not None:
+            raise writer.error
+
+    def _ended(self, item: tuple[Any, ...]) -> None:
+        """What ``_put`` becomes once the run has ended: nothing is queued for a writer that is gone."""
+        what = {"m": "metrics", "artifact": "an artifact", "release": "an artifact release"}.get(item[0], item[0])
+        report("recording after the run ended", RuntimeError(
+            f"run {self.id[:8]} has ended ({self.status}): {what} logged after that were not recorded "
+            "(log inside the run, or start a new one)"))
 
     def __enter__(self) -> "Run":
         return self
@@ -246,32 +291,39 @@ def status_for(exc: BaseException | None) -> tuple[str, str | None]:
 
 
 def _capture_environment(backend: Any) -> dict[str, Any]:
-    from autotrack._capture.environment import capture_environment
-    from autotrack._writer import spool_dir
+    from autotrack import _starter
+
+    with _starter.IMPORTS:  # a fork waits for these imports (see _starter)
+        import importlib.metadata  # noqa: F401 - used by the capture
+
+        from autotrack._capture.environment import capture_environment
+        from autotrack._spool import spool_dir
 
     own = [spool_dir()] + ([backend.root] if getattr(backend, "local", False) else [])
     return {"environment": to_json(capture_environment(exclude=own))}
 
 
-_staging_dirs: dict[int, str] = {}
+_live: "weakref.WeakSet[Run]" = weakref.WeakSet()
 
 
-def _stage(path: str) -> str | None:
-    """Pin a file's current content with a hard link; None where links are not possible."""
-    try:
-        device = os.stat(path).st_dev
-        folder = _staging_dirs.get(device)
-        if folder is None:
-            tmp = os.path.join(tempfile.gettempdir(), f"autotrack-staging-{os.getpid()}")
-            os.makedirs(tmp, exist_ok=True)
-            folder = tmp if os.stat(tmp).st_dev == device else os.path.join(os.path.dirname(os.path.abspath(path)), ".autotrack-staging")
-            os.makedirs(folder, exist_ok=True)
-            _staging_dirs[device] = folder
-        target = os.path.join(folder, uuid.uuid4().hex)
-        os.link(path, target)
-        return target
-    except OSError:
-        return None
+def _nothing(item: tuple[Any, ...]) -> None:
+    return None
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (a multiprocessing worker) inherits its parent's runs but not their writer
+    threads: it records nothing into them, and exits without waiting for them, unless it
+    starts a run of its own."""
+    global _stack_lock
+    _stack_lock = threading.RLock()
+    _stack.clear()
+    for run in list(_live):
+        run._put = _nothing
+    _live.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _remove_active(run: Run) -> None:

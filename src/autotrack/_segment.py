@@ -16,7 +16,7 @@ from typing import Any
 
 from autotrack._values import encode_float
 
-__all__ = ["Segment", "encode"]
+__all__ = ["Segment", "encode", "encodes", "count_points", "prune"]
 
 _NS_PER_MS = itertools.repeat(1_000_000)  # time_ns // 1_000_000: integer ms, ~2x cheaper than int(time * 1000)
 
@@ -116,3 +116,79 @@ class Segment:
                 doc[name] = encode(value)
         doc.update(encode(self.other))
         return doc
+
+
+def count_points(doc: dict[str, Any]) -> int:
+    """Metric points in a segment document."""
+    return sum(len(col.get("value", ())) for col in doc.get("metrics", {}).values() if isinstance(col, dict))
+
+
+def encodes(value: Any) -> bool:
+    from autotrack.backends.file import dumps
+
+    try:
+        dumps(value)
+        return True
+    except Exception:  # noqa: BLE001 - whatever the encoder raised
+        return False
+
+
+def _prune_value(value: Any) -> tuple[Any, int]:
+    """``value`` without the parts that cannot be encoded, and how many parts were dropped."""
+    if encodes(value):
+        return value, 0
+    if isinstance(value, dict):
+        out, dropped = {}, 0
+        for key, item in value.items():
+            if not isinstance(key, str) or not encodes(key):
+                dropped += 1
+                continue
+            kept, n = _prune_value(item)
+            dropped += n
+            if kept is not _DROP:
+                out[key] = kept
+        return out, dropped
+    if isinstance(value, list):
+        out_list, dropped = [], 0
+        for item in value:
+            kept, n = _prune_value(item)
+            dropped += n
+            if kept is not _DROP:
+                out_list.append(kept)
+        return out_list, dropped
+    return _DROP, 1
+
+
+_DROP: Any = object()
+
+
+def prune(doc: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """A segment document without the events that cannot be encoded (a last line of defence:
+    values are checked at each call). A metric point is dropped whole, so columns stay aligned;
+    a params/tags/seeds/data entry or an artifact record is dropped whole."""
+    out: dict[str, Any] = {}
+    dropped = 0
+    for key, value in doc.items():
+        if key == "metrics" and isinstance(value, dict):
+            metrics = {}
+            for name, col in value.items():
+                if not isinstance(name, str) or not encodes(name) or not isinstance(col, dict):
+                    dropped += 1
+                    continue
+                fields = ("step", "epoch", "value", "time_ms")
+                rows = list(zip(*(col.get(f, ()) for f in fields)))
+                good = [row for row in rows if encodes(list(row))]
+                dropped += len(rows) - len(good)
+                if good:
+                    metrics[name] = {f: [row[i] for row in good] for i, f in enumerate(fields)}
+            out[key] = metrics
+        elif isinstance(value, list):
+            kept = [item for item in value if encodes(item)]
+            dropped += len(value) - len(kept)
+            out[key] = kept
+        else:
+            kept_value, n = _prune_value(value)
+            dropped += n
+            if kept_value is not _DROP:
+                out[key] = kept_value
+    return out, dropped

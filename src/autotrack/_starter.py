@@ -10,10 +10,39 @@ segment being gathered when it is ready (readers take the last ``environment`` o
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any, Callable
 
-__all__ = ["StartCapture"]
+__all__ = ["StartCapture", "IMPORTS"]
+
+# Held while a capture imports what it needs. ``os.fork`` waits for it: a child forked in the
+# middle of an import finds that module's import lock held forever by a thread it does not have,
+# and the capture of any run it starts would hang on it.
+IMPORTS = threading.Lock()
+_held_for_fork = False
+
+
+def _before_fork() -> None:
+    global _held_for_fork
+    _held_for_fork = IMPORTS.acquire(timeout=2.0)
+
+
+def _after_fork_in_parent() -> None:
+    global _held_for_fork
+    if _held_for_fork:
+        _held_for_fork = False
+        IMPORTS.release()
+
+
+def _after_fork_in_child() -> None:
+    global IMPORTS, _held_for_fork
+    IMPORTS, _held_for_fork = threading.Lock(), False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
 
 
 class StartCapture:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable
 
-from autotrack._segment import encode
+from autotrack._segment import encode, encodes
 from autotrack._values import encode_float
 
 __all__ = ["Summary", "FIELDS"]
@@ -22,6 +22,7 @@ __all__ = ["Summary", "FIELDS"]
 # documents weigh (keys would be most of the bytes), and so the time to parse them.
 FIELDS = ("last", "min", "max", "count", "step", "epoch")
 
+_PLAIN = (str, int, float, bool, type(None))
 _MAX_TEXT = 300  # characters of a param or tag value kept in the summary
 
 
@@ -84,6 +85,8 @@ class Summary:
         """``kind``: "params" or "tags"; ``items``: ``[key, encoded value, time]`` as in a segment."""
         target = self.params if kind == "params" else self.tags
         for key, value, *_ in items:
+            if type(value) not in _PLAIN and not encodes(value):
+                continue  # never reached (values are checked at the call), but never in the run document
             target[key] = _short(value)
             self.changed = True
 

@@ -19,7 +19,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-__all__ = ["to_number", "to_json", "flatten", "encode_float", "decode_float", "qualname", "json_safe"]
+__all__ = ["to_number", "to_step", "to_epoch", "check_metrics", "to_json", "flatten", "encode_float", "decode_float",
+           "qualname", "json_safe", "text"]
 
 _MAX_INLINE_ELEMENTS = 1000
 _MAX_REPR = 2000
@@ -50,15 +51,86 @@ def to_number(value: Any) -> int | float:
         result = value.item()
         if isinstance(result, bool):
             return int(result)
-        if isinstance(result, (int, float)):
+        if type(result) is int or type(result) is float:
             return result
+        if isinstance(result, (int, float)):
+            return to_number(result)
         return float(result)
     numpy_method = getattr(value, "numpy", None)  # TensorFlow eager tensors
     if numpy_method is not None:
         return to_number(numpy_method())
     if hasattr(value, "__float__") and not isinstance(value, (str, bytes)):
         return float(value)
+    if hasattr(value, "__index__"):
+        return int(value.__index__())
     raise TypeError(f"metric value must be a number, got {type(value).__name__}: {value!r:.80}")
+
+
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} ({value!r:.60})"
+
+
+def to_step(value: Any) -> int:
+    """A step as a Python int: any integer (numpy, a 0-d tensor, ``__index__``) or a float that
+    is one (``6.0``); anything else is a TypeError naming what it got."""
+    if type(value) is int:
+        return value
+    if not isinstance(value, bool):
+        try:
+            number = to_number(value)
+        except Exception:  # noqa: BLE001 - whatever the object raised, it is not a step
+            number = None
+        if type(number) is int:
+            return number
+        if type(number) is float and number.is_integer():
+            return int(number)
+    raise TypeError(f"step must be an integer, not {_describe(value)}")
+
+
+def to_epoch(value: Any) -> int | float:
+    """An epoch as an int, or a finite float (transformers counts fractional epochs)."""
+    if type(value) is int:
+        return value
+    if not isinstance(value, bool):
+        try:
+            number = to_number(value)
+        except Exception:  # noqa: BLE001
+            number = None
+        if type(number) is int:
+            return number
+        if type(number) is float and math.isfinite(number):
+            return number
+    raise TypeError(f"epoch must be an integer or a finite float, not {_describe(value)}")
+
+
+def check_metrics(values: dict[Any, Any]) -> tuple[dict[str, int | float], list[TypeError]]:
+    """A metric call's values as ``{str: number}``, and one error for each entry refused.
+
+    The writer can encode whatever this returns, so a bad entry costs that entry only: it is
+    refused here, on the caller's thread, and never reaches a segment.
+    """
+    out: dict[str, int | float] = {}
+    refused: list[TypeError] = []
+    for key, value in values.items():
+        if type(key) is not str:
+            if not isinstance(key, str):
+                refused.append(TypeError(f"metric key must be a string, not {_describe(key)}"))
+                continue
+            key = str(key)  # numpy.str_ and other str subclasses
+        try:
+            out[key] = to_number(value)
+        except Exception:  # noqa: BLE001 - any failure to convert means: not a number
+            refused.append(TypeError(f"metric {key!r} must be a number, not {_describe(value)}"))
+    return out, refused
+
+
+def text(value: Any, what: str) -> str:
+    """A name as a plain ``str`` (``numpy.str_`` included); anything else is a TypeError."""
+    if type(value) is str:
+        return value
+    if isinstance(value, str):
+        return str(value)
+    raise TypeError(f"{what} must be a string, not {_describe(value)}")
 
 
 def encode_float(value: float) -> float | str:

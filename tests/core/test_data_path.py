@@ -12,7 +12,7 @@ import autotrack
 from autotrack import _writer
 from autotrack._points import MetricPoint, MetricPoints
 from autotrack._segment import Segment
-from autotrack.backends import file as file_backend
+from autotrack.backends import _codec as file_backend
 
 
 def _call(ns: int, step, epoch, values):  # noqa: ANN001

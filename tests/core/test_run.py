@@ -106,7 +106,7 @@ def test_param_logged_twice_keeps_latest_and_history(store):
 
 def test_non_numeric_metric_is_a_clear_error(store):
     with autotrack.start_run(uri=store) as run:
-        with pytest.raises(TypeError, match="metric value must be a number"):
+        with pytest.raises(TypeError, match="metric .loss. must be a number"):
             run.log_metrics({"loss": "low"})
 
 
@@ -274,8 +274,8 @@ def test_release_artifact_frees_bytes_but_keeps_the_record(store, tmp_path):
         run.log_artifact(b, kind="checkpoint")
         run.release_artifact("epoch=0.ckpt")
     arts = {x.name: x for x in autotrack.last_run(store).artifacts}
-    assert arts["epoch=0.ckpt"].metadata == {"superseded": True, "kept": False}
-    with pytest.raises(FileNotFoundError):
+    assert arts["epoch=0.ckpt"].metadata == {"superseded": True, "kept": False, "superseded_by": None}
+    with pytest.raises(autotrack.ArtifactNotFoundError, match="released"):
         arts["epoch=0.ckpt"].read_bytes()
     assert arts["epoch=1.ckpt"].read_bytes() == b"second"
 
@@ -308,7 +308,7 @@ def test_release_a_directory_frees_each_file_unless_shared(store, tmp_path):
         run.release_artifact("checkpoint-1")
     arts = {a.name: a for a in autotrack.last_run(store).artifacts}
     assert arts["checkpoint-1/weights.bin"].metadata["kept"] is False
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(autotrack.ArtifactNotFoundError, match="released"):
         arts["checkpoint-1/weights.bin"].read_bytes()
     assert arts["checkpoint-1/config.json"].metadata["kept"] is True  # checkpoint-2 still has these bytes
     assert arts["checkpoint-2/weights.bin"].read_bytes() == b"weights 2"

@@ -86,7 +86,7 @@ def test_checkpoints_recorded_as_written_best_and_superseded(store, tmp_path):
             assert art.metadata["superseded"] is True
             if art.metadata["kept"] is False:
                 released += 1
-                with pytest.raises(FileNotFoundError):
+                with pytest.raises(autotrack.ArtifactNotFoundError, match="released: superseded by"):
                     art.read_bytes()
             # ...unless identical bytes were still another checkpoint's (last.ckpt of that epoch)
         assert art.kind == "checkpoint" and "epoch" in art.metadata and "step" in art.metadata

@@ -143,7 +143,7 @@ def test_checkpoints_rotation_and_best(store, tmp_path):
             else:  # rotated out after it was recorded: superseded, its bytes released
                 assert meta["superseded"] is True
                 if meta["kept"] is False:
-                    with pytest.raises(FileNotFoundError):
+                    with pytest.raises(autotrack.ArtifactNotFoundError, match="released: superseded by"):
                         art.read_bytes()
     released = [name for name, files in groups.items()
                 if any(a.metadata.get("kept") is False and a.name.endswith("model.safetensors") for a in files)]

@@ -15,7 +15,8 @@ from tests.server.helpers import TOKEN, ServerProcess
 
 ROUTES = [("GET", "/runs"), ("GET", "/runs/abc"), ("PUT", "/runs/abc"), ("GET", "/runs/abc/segments"),
           ("PUT", "/runs/abc/segments/0"), ("HEAD", "/artifacts/" + "0" * 64), ("GET", "/artifacts/" + "0" * 64),
-          ("PUT", "/artifacts/" + "0" * 64), ("DELETE", "/artifacts/" + "0" * 64), ("GET", "/openapi.json")]
+          ("PUT", "/artifacts/" + "0" * 64), ("PUT", "/runs/abc/refs/" + "0" * 64),
+          ("DELETE", "/runs/abc/refs/" + "0" * 64), ("GET", "/openapi.json")]
 
 
 def _api(server, method, path, **kwargs):
@@ -115,8 +116,24 @@ def test_artifact_upload_verified_and_deduplicated(server):
     again = _api(server, "PUT", f"/artifacts/{sha}", content=data)
     assert again.status_code == 200 and again.json()["status"] == "exists"
     assert _api(server, "GET", f"/artifacts/{sha}").content == data
-    assert _api(server, "DELETE", f"/artifacts/{sha}").status_code == 204
-    assert _api(server, "GET", f"/artifacts/{sha}").status_code == 404
+    # no client can delete stored bytes: only a run's own reference, and the bytes go with the last one
+    assert _api(server, "DELETE", f"/artifacts/{sha}").status_code == 405
+    assert _api(server, "GET", f"/artifacts/{sha}").content == data
+    a, b = uuid.uuid4().hex, uuid.uuid4().hex
+    # bytes stored with no reference (as before reference records existed) are kept for good
+    assert _api(server, "PUT", f"/runs/{a}/refs/{sha}").status_code == 200
+    assert _api(server, "DELETE", f"/runs/{a}/refs/{sha}").json()["freed"] is False
+    assert _api(server, "GET", f"/artifacts/{sha}").content == data
+    # the client's way: each run's reference first, then the bytes; freed with the last reference
+    data2 = b"other weights " * 100
+    sha2 = hashlib.sha256(data2).hexdigest()
+    for run_id in (a, b):
+        assert _api(server, "PUT", f"/runs/{run_id}/refs/{sha2}").status_code == 200
+    assert _api(server, "PUT", f"/artifacts/{sha2}", content=data2).status_code == 201
+    assert _api(server, "DELETE", f"/runs/{a}/refs/{sha2}").json()["freed"] is False
+    assert _api(server, "GET", f"/artifacts/{sha2}").content == data2
+    assert _api(server, "DELETE", f"/runs/{b}/refs/{sha2}").json()["freed"] is True
+    assert _api(server, "GET", f"/artifacts/{sha2}").status_code == 404
 
 
 def test_body_limits_413(tmp_path):

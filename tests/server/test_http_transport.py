@@ -111,11 +111,11 @@ def test_gzip_body_token_header_and_kept_alive_connection():
         doc = {"id": "a" * 32, "params": {"lr": 0.01}, "name": "ü"}
         backend.update_run("a" * 32, doc)
         backend.append("a" * 32, 7, {"format": 1, "seq": 7})
-        backend.delete_artifact("0" * 64)
+        assert backend.release_artifact("a" * 32, "0" * 64) is False
         first, second, third = fake.requests
         assert (first["method"], first["path"]) == ("PUT", "/prefix/api/v1/runs/" + "a" * 32)
         assert second["path"] == "/prefix/api/v1/runs/" + "a" * 32 + "/segments/7"
-        assert third["method"] == "DELETE"
+        assert (third["method"], third["path"]) == ("DELETE", "/prefix/api/v1/runs/" + "a" * 32 + "/refs/" + "0" * 64)
         for req in (first, second):
             assert req["headers"]["Content-Encoding"] == "gzip"
             assert req["headers"]["Content-Type"] == "application/json"
@@ -168,7 +168,7 @@ def test_non_json_error_page_and_retried_503():
 
 def test_redirects_are_not_followed():
     with FakeServer(lambda h, b: (301, {"Location": "http://elsewhere.invalid/"}, b"")) as fake:
-        HttpBackend(fake.url).delete_artifact("0" * 64)  # taken as an answer, never followed
+        HttpBackend(fake.url).update_run("a" * 32, {"id": "a" * 32})  # taken as an answer, never followed
         assert len(fake.requests) == 1
 
 
@@ -176,7 +176,7 @@ def test_streamed_upload_and_download_verified(server, token_env, tmp_path):
     blob = tmp_path / "weights.bin"
     blob.write_bytes(os.urandom(3 * 1024 * 1024 + 17))  # several chunks
     backend = HttpBackend(server.url)
-    sha, size = backend.upload_artifact(str(blob))
+    sha, size = backend.put_artifact(str(blob))
     assert (sha, size) == (hashlib.sha256(blob.read_bytes()).hexdigest(), blob.stat().st_size)
     digest = hashlib.sha256()
     with backend.open_artifact(sha) as fh:

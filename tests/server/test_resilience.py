@@ -63,6 +63,8 @@ def test_dead_server_spools_and_sync_delivers(tmp_path, token_env):
     assert elapsed < 20
     spooled = tmp_path / "spool" / run_id
     assert (spooled / "run.json").is_file() and list((spooled / "events").glob("*.json"))
+    assert [p.read_bytes() for p in (spooled / "artifacts").iterdir()] == [blob.read_bytes()]
+    assert "20000 metric point(s)), 1 artifact(s)" in err
     assert "autotrack sync" in err and str(spooled) in err
 
     server = ServerProcess(str(tmp_path / "store"), port=port).start()
@@ -124,31 +126,33 @@ def test_server_over_s3_store(s3_store, tmp_path, token_env):
         server.stop()
 
 
-def test_artifact_spooled_offline_is_uploaded_when_server_returns(tmp_path, token_env):
-    from autotrack.backends.http import HttpBackend
-
+def test_artifact_logged_offline_is_retried_and_delivered_while_running(tmp_path, token_env, lenient):
+    """The writer keeps and retries artifacts like segments (the HTTP client no longer spools
+    on its own and reports success for bytes the server never received)."""
     port = free_port()
-    backend = HttpBackend(f"http://127.0.0.1:{port}")
+    url = f"http://127.0.0.1:{port}"
     blob = tmp_path / "ckpt.bin"
     blob.write_bytes(b"checkpoint " * 3000)
-    sha, size = backend.put_artifact(str(blob))  # server down: kept locally, no exception
-    spooled = tmp_path / "spool" / "artifacts" / sha[:2] / sha
-    assert spooled.read_bytes() == blob.read_bytes()
+    run = autotrack.start_run(uri=url)
+    run.log_artifact(blob, kind="checkpoint")
+    run.log_metrics({"loss": 0.0}, step=0)
+    assert run.flush(3) is False  # the server is down: not delivered, kept
     server = ServerProcess(str(tmp_path / "store"), port=port).start()
     try:
-        run_id = "a" * 32
-        backend.create_run({"id": run_id, "status": "running"})
-        backend.append(run_id, 0, {"format": 1, "seq": 0})  # the next delivery takes the artifact along
-        assert not spooled.exists()
-        with backend.open_artifact(sha) as fh:
-            assert fh.read() == blob.read_bytes() and size == blob.stat().st_size
+        assert run.flush(30) is True
+        run.finish()
+        rec = autotrack.get_run(run.id, uri=url)
+        assert rec.status == "finished" and rec.artifacts[0].read_bytes() == blob.read_bytes()
     finally:
         server.stop()
+    assert not (tmp_path / "spool" / run.id).exists()
 
 
-def test_hanging_server_bounded_exit_then_sync(tmp_path, token_env):
+@pytest.mark.parametrize("exit_timeout, http_timeout", [("3", "1"), ("2", "30")])
+def test_hanging_server_bounded_exit_then_sync(tmp_path, token_env, exit_timeout, http_timeout):
     """A server that accepts connections and never answers: the process still ends within
-    AUTOTRACK_EXIT_TIMEOUT (plus one HTTP timeout), saying it spooled; sync delivers all."""
+    AUTOTRACK_EXIT_TIMEOUT (plus one HTTP timeout, or less when that is longer), saying with
+    true numbers what it spooled; sync delivers all of it, the artifact and the status too."""
     import socket
     import threading
 
@@ -171,7 +175,10 @@ def test_hanging_server_bounded_exit_then_sync(tmp_path, token_env):
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     try:
         started = time.monotonic()
-        client = _client(url, 500, 0.001, tmp_path, AUTOTRACK_EXIT_TIMEOUT="3", AUTOTRACK_HTTP_TIMEOUT="1")
+        blob = tmp_path / "model.bin"
+        blob.write_bytes(b"model " * 5000)
+        client = _client(url, 4000, 0.0002, tmp_path, str(blob), AUTOTRACK_EXIT_TIMEOUT=exit_timeout,
+                         AUTOTRACK_HTTP_TIMEOUT=http_timeout)
         out, err = client.communicate(timeout=60)
         elapsed = time.monotonic() - started
     finally:
@@ -183,13 +190,15 @@ def test_hanging_server_bounded_exit_then_sync(tmp_path, token_env):
     assert client.returncode == 0, err
     assert elapsed < 12, elapsed
     run_id = out.split("\n")[0]
-    assert "autotrack sync" in err
+    assert "autotrack sync" in err and "(4000 metric point(s)), 1 artifact(s)" in err, err
     server = ServerProcess(str(tmp_path / "store")).start()
     try:
         sync = subprocess.run([sys.executable, "-m", "autotrack", "sync", "--uri", server.url, str(tmp_path / "spool")],
                               cwd=ROOT, env=child_env(AUTOTRACK_TOKEN=TOKEN), capture_output=True, text=True, timeout=60)
         assert sync.returncode == 0, sync.stderr
-        _assert_complete(autotrack.get_run(run_id, uri=server.url), 500)
+        run = autotrack.get_run(run_id, uri=server.url)
+        _assert_complete(run, 4000)
+        assert run.params == {"n": 4000} and run.artifacts[0].read_bytes() == blob.read_bytes()
     finally:
         server.stop()
 

@@ -3,7 +3,8 @@
 A backend stores three things: a small *run document* per run (identity, status, heartbeat;
 rewritten whole, atomically, only by the run's own process), immutable numbered *segments* of
 events per run, and content-addressed *artifacts*. That is all the writer and the readers need,
-so a new backend (HTTP, a database) is six methods, checked by one conformance suite.
+so a new backend (HTTP, a database) is seven methods, checked by one conformance suite. A
+backend raises when a call fails; retrying and spooling are the writer's, the same for all.
 
 Lookup order for a URI's scheme: backends registered here (built-ins and
 ``register_backend``), then the ``autotrack.backends`` entry-point group, then any protocol
@@ -44,14 +45,23 @@ class Backend(Protocol):
     def append(self, run_id: str, seq: int, segment: dict[str, Any]) -> None:
         """Store segment ``seq`` of the run; segments are never modified once written."""
 
-    def put_artifact(self, path: str) -> tuple[str, int]:
-        """Store a local file by content; return (sha256, size). Known content is not copied."""
+    def put_artifact(self, path: str, run_id: str | None = None) -> tuple[str, int]:
+        """Store a local file by content; return (sha256, size). Known content is not copied.
+
+        With ``run_id``, first record that the run references the content, so that no other
+        run's release can free it (``_refs``). Optional, for freeing bytes (a backend without
+        it keeps every byte): ``release_artifact(run_id, sha256) -> bool``, which drops the
+        run's reference and frees the bytes only when no run references them any more.
+        """
 
     def list_runs(self) -> list[dict[str, Any]]:
-        """All run documents."""
+        """All run documents; one that cannot be read or parsed comes back as a marker,
+        ``{"id": <folder>, "corrupt": {"file": ..., "reason": ...}}``, never dropped or raised."""
 
     def read_segments(self, run_id: str) -> list[dict[str, Any]]:
-        """The run's segments in ``seq`` order."""
+        """The run's segments in ``seq`` order; an unreadable one as a marker,
+        ``{"seq": <n>, "corrupt": {"file": ..., "reason": ...}}``. Readers check every document
+        against ``autotrack._schema`` whatever the backend."""
 
     def open_artifact(self, sha256: str) -> IO[bytes]:
         """A binary reader of the stored content (raises FileNotFoundError if absent)."""

@@ -13,8 +13,6 @@ a crash never sees half a file; object stores make a PUT atomic by themselves.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import shutil
@@ -24,15 +22,12 @@ from typing import IO, Any
 
 from autotrack._errors import BackendUnavailableError, ConfigError
 from autotrack._gc import paused_gc
+from autotrack.backends._codec import dumps, loads, sha256_file
+from autotrack.backends._refs import add_ref, open_trashed, release
 
-try:  # ~10x faster than json for segments (docs/benchmarks.md); the json module is the fallback
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - a platform without an orjson wheel
-    _orjson = None  # type: ignore[assignment]
 
 __all__ = ["FileStore", "check_protocol", "dumps", "loads", "sha256_file"]
 
-_CHUNK = 4 * 1024 * 1024
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _TMP_PREFIX = ".tmp-"
 
@@ -61,54 +56,6 @@ def check_protocol(scheme: str) -> None:
             f"unknown URI scheme {scheme}://: no autotrack backend is registered for it and fsspec "
             "cannot open it (install a package that provides it)"
         ) from None
-
-
-def dumps(obj: Any) -> bytes:
-    """Compact strict JSON as UTF-8 bytes: orjson when installed, else the json module.
-
-    The run writer encodes non-finite floats itself (``"NaN"`` strings); json would refuse one
-    that slipped through, orjson writes it as ``null``. What orjson cannot encode (an int beyond
-    64 bits, a float subclass, ...) goes through json, so both give the same document.
-    """
-    if _orjson is not None:
-        try:
-            return _orjson.dumps(obj, option=_orjson.OPT_NON_STR_KEYS)
-        except TypeError:  # orjson.JSONEncodeError
-            pass
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
-
-
-def loads(data: bytes | str) -> Any:
-    """Parse a stored document: orjson when installed, else (or where orjson differs) json.
-
-    json parses what orjson refuses (a NaN token written by another tool) and keeps integers
-    beyond 64 bits exact, which orjson turns into floats. Such an integer has at least 19 digits
-    in a row, and so does nothing else the writer produces (a float's repr has at most 17), so
-    one C-speed search of the bytes decides: listing 10,000 run documents must not walk each
-    parsed document in Python. Invalid JSON raises ValueError either way.
-    """
-    if _orjson is not None:
-        raw = data.encode("utf-8") if isinstance(data, str) else data
-        if _NINETEEN_DIGITS not in raw.translate(_DIGITS_AS_ZERO):  # ~10x faster than a regex
-            try:
-                return _orjson.loads(raw)
-            except ValueError:  # orjson.JSONDecodeError
-                pass
-    return json.loads(data)
-
-
-_DIGITS_AS_ZERO = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))  # every digit -> "0", the rest " "
-_NINETEEN_DIGITS = b"0" * 19  # 2**63 has 19 digits
-
-
-def sha256_file(path: str) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
 
 
 class FileStore:
@@ -182,8 +129,11 @@ class FileStore:
     def append(self, run_id: str, seq: int, segment: dict[str, Any]) -> None:
         self._write(f"{self._run_dir(run_id)}/events/{seq:08d}.json", dumps(segment))
 
-    def put_artifact(self, path: str) -> tuple[str, int]:
+    def put_artifact(self, path: str, run_id: str | None = None) -> tuple[str, int]:
+        """Store a file by content; with ``run_id``, record first that the run references it."""
         sha, size = sha256_file(path)
+        if run_id is not None:
+            add_ref(self, run_id, sha)
         dest = self._artifact_path(sha)
         if self._exists(dest):
             return sha, size
@@ -202,16 +152,14 @@ class FileStore:
             self.fs.put_file(path, dest)
         return sha, size
 
-    def delete_artifact(self, sha256: str) -> None:
-        """Optional part of the protocol: remove stored bytes (missing content is not an error)."""
-        path = self._artifact_path(sha256)
-        if self.local:
-            _unlink(path)
-        else:
-            try:
-                self.fs.rm_file(path)
-            except FileNotFoundError:
-                pass
+    def add_ref(self, run_id: str, sha256: str) -> None:
+        """Record that ``run_id`` references the bytes ``sha256`` (see ``_refs``)."""
+        add_ref(self, run_id, sha256)
+
+    def release_artifact(self, run_id: str, sha256: str) -> bool:
+        """Optional part of the protocol: drop the run's reference; the bytes are freed (True)
+        only when no run references them any more."""
+        return release(self, run_id, sha256)
 
     def _exists(self, path: str) -> bool:
         if self.local:
@@ -224,62 +172,181 @@ class FileStore:
 
     # -- reads ---------------------------------------------------------------------------
     def _ls(self, path: str) -> list[str]:
-        if self.local:
-            try:
-                return sorted(os.path.join(path, n) for n in os.listdir(path) if not n.startswith("."))
-            except (FileNotFoundError, NotADirectoryError):
-                return []
+        """Full paths of a folder's entries but dot-files, sorted; none when missing or a file."""
         try:
-            self.fs.invalidate_cache(path)
-        except Exception:  # noqa: BLE001
-            pass
-        try:
-            names = self.fs.ls(path, detail=False)
-        except FileNotFoundError:
+            return sorted(full for _, full, _ in self._entries(path))
+        except NotADirectoryError:
             return []
-        out = []
-        for name in names:
-            name = name.rstrip("/")
-            if not name.rsplit("/", 1)[-1].startswith("."):
-                out.append(name)
-        return sorted(out)
 
     def _cat_many(self, paths: list[str]) -> list[bytes]:
-        if not paths:
-            return []
+        """The bytes of each of ``paths`` that could be read, in order."""
+        return [raw for raw in self._cat_each(paths) if type(raw) is bytes]
+
+    # A file that cannot be read or parsed is never dropped and never raised: it comes back as a
+    # marker in its place (docs/format.md, "Validation"), ``{"id": <folder>, "corrupt": {"file",
+    # "reason"}}`` for a run document, ``{"seq": <n>, "corrupt": {...}}`` for a segment, so the
+    # reader lists the run as corrupt, or skips the segment, and says which file and why.
+    def _entries(self, path: str) -> list[tuple[str, str, str]]:
+        """``(name, path, kind)`` of each entry of a folder but dot-files; kind is ``"dir"``,
+        ``"file"``, or why the entry cannot be followed (a link looping or to nothing). A missing
+        folder has none; one that cannot be listed raises OSError (NotADirectoryError: a file)."""
+        from autotrack.backends import _markers as _m
+
+        out = []
         if self.local:
-            out = []
+            try:
+                with os.scandir(path) as found:
+                    for entry in found:
+                        if entry.name[0] == ".":
+                            continue
+                        try:
+                            is_dir = entry.is_dir()  # follows a link; no stat for a plain entry (d_type)
+                        except OSError:  # a link loop
+                            is_dir = False
+                        if is_dir:
+                            kind = "dir"
+                        else:
+                            kind = _m.link_problem(entry.path) if entry.is_symlink() else "file"
+                        out.append((entry.name, entry.path, kind))
+            except FileNotFoundError:
+                return []
+            return out
+        try:
+            self.fs.invalidate_cache(path)
+        except Exception:  # noqa: BLE001 - not every filesystem caches
+            pass
+        try:
+            infos = self.fs.ls(path, detail=True)
+        except FileNotFoundError:
+            return []
+        path = path.rstrip("/")
+        for info in infos:
+            full = info["name"].rstrip("/")
+            if full == path and info.get("type") != "directory":  # fsspec lists a file as itself
+                raise NotADirectoryError(f"{path} is a file")
+            name = full.rsplit("/", 1)[-1]
+            if name and name[0] != ".":
+                out.append((name, full, "dir" if info.get("type") == "directory" else "file"))
+        return out
+
+    def _cat_each(self, paths: list[str]) -> list[Any]:
+        """The bytes of each file, or the exception that reading it raised, in order."""
+        if self.local:
+            out: list[Any] = []
             for path in paths:
                 try:
                     with open(path, "rb") as fh:
                         out.append(fh.read())
-                except FileNotFoundError:
-                    continue
+                except OSError as exc:
+                    out.append(exc)
             return out
-        found = self.fs.cat(paths, on_error="omit")
-        return [found[p] for p in paths if p in found]
+        if not paths:
+            return []
+        try:
+            found = self.fs.cat(paths, on_error="return")
+        except FileNotFoundError:  # fsspec raises when none of them exists
+            found = {}
+        return [found[p] if p in found else FileNotFoundError(p) for p in paths]
 
     def list_runs(self) -> list[dict[str, Any]]:
-        run_dirs = self._ls(self._p("runs"))
-        docs = []
+        from autotrack.backends import _markers as _m
+
+        try:
+            entries = self._entries(self._p("runs"))
+        except NotADirectoryError:
+            return []
+        docs: list[dict[str, Any]] = []
+        folders = []
+        for name, path, kind in entries:
+            if not _RUN_ID.fullmatch(name):
+                continue  # no writer makes such a folder (runs/README, a backup copy...): not a run
+            if kind == "dir":
+                folders.append((name, path))
+            elif kind != "file":
+                docs.append(_m.corrupt_run(name, f"runs/{name}", kind))
         with paused_gc():
-            for raw in self._cat_many([f"{d}/run.json" for d in run_dirs]):
-                try:
-                    docs.append(loads(raw))
-                except ValueError:
-                    continue  # a run.json being created on a store without atomic writes
+            for (name, path), raw in zip(folders, self._cat_each([f"{path}/run.json" for _, path in folders])):
+                if type(raw) is bytes:
+                    try:
+                        doc = loads(raw)
+                    except (ValueError, RecursionError):
+                        doc = _m.parse(raw)  # again, for the reason (a rare file)
+                    if type(doc) is dict and doc.get("id") == name:
+                        docs.append(doc)
+                    else:
+                        docs.append(_m.run_doc_marker(name, doc))
+                elif isinstance(raw, FileNotFoundError):
+                    missing = self._missing_run_doc(name, path)
+                    if missing is not None:
+                        docs.append(missing)
+                else:
+                    docs.append(_m.corrupt_run(name, f"runs/{name}/run.json", _m.os_reason(raw)))
         return docs
 
+    def _missing_run_doc(self, name: str, path: str) -> dict[str, Any] | None:
+        """A run folder without a readable run.json: a marker if it holds events (or a run.json
+        that is a folder, on an object store), else None (a run being created, or an empty folder)."""
+        from autotrack.backends import _markers as _m
+
+        try:
+            kinds = {entry: kind for entry, _, kind in self._entries(path)}
+        except OSError as exc:
+            return _m.corrupt_run(name, f"runs/{name}", _m.os_reason(exc))
+        if "run.json" in kinds:
+            reason = "a directory, not a file" if kinds["run.json"] == "dir" else kinds["run.json"]
+            return _m.corrupt_run(name, f"runs/{name}/run.json", reason)
+        if "events" in kinds:
+            return _m.corrupt_run(name, f"runs/{name}/run.json", "missing: the folder has events but no run.json")
+        return None
+
     def read_segments(self, run_id: str) -> list[dict[str, Any]]:
-        paths = [p for p in self._ls(self._run_dir(run_id) + "/events") if p.endswith(".json")]
-        return [loads(raw) for raw in self._cat_many(paths)]
+        from autotrack.backends import _markers as _m
+
+        folder = self._run_dir(run_id) + "/events"
+        where = f"runs/{run_id}/events"
+        try:
+            entries = self._entries(folder)
+        except OSError as exc:
+            return [{"seq": None, "corrupt": {"file": where, "reason": _m.os_reason(exc)}}]
+        found = []
+        for name, path, kind in entries:
+            stem = name[:-5]
+            if name.endswith(".json") and stem.isdigit() and stem.isascii():
+                found.append((int(stem), name, path, kind))
+        found.sort()
+        readable = [item for item in found if item[3] == "file"]
+        data = dict(zip((item[1] for item in readable), self._cat_each([item[2] for item in readable])))
+        segments: list[dict[str, Any]] = []
+        for seq, name, _path, kind in found:
+            raw = data.get(name)
+            if kind != "file":
+                reason = "a directory, not a file" if kind == "dir" else kind
+            elif type(raw) is not bytes:
+                reason = _m.os_reason(raw)
+            else:
+                try:
+                    segment = loads(raw)
+                except (ValueError, RecursionError):
+                    segment = _m.parse(raw)  # again, for the reason (a rare file)
+                if type(segment) is dict:
+                    segments.append(segment)
+                    continue
+                reason = _m.unparsed_reason(segment)
+            segments.append({"seq": seq, "corrupt": {"file": f"{where}/{name}", "reason": reason}})
+        return segments
 
     def open_artifact(self, sha256: str) -> IO[bytes]:
         path = self._artifact_path(sha256)
-        if self.local:
-            return open(path, "rb")
-        self.fs.invalidate_cache(path)  # a listing cached in this process may predate the artifact
-        return self.fs.open(path, "rb")
+        try:
+            if self.local:
+                return open(path, "rb")
+            self.fs.invalidate_cache(path)  # a listing cached in this process may predate the artifact
+            return self.fs.open(path, "rb")
+        except FileNotFoundError:
+            trashed = open_trashed(self, sha256)  # a process died while freeing them
+            if trashed is None:
+                raise
+            return trashed
 
 
 def _plain_local_path(uri: str) -> str | None:

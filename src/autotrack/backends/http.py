@@ -9,8 +9,9 @@ proxy named by the environment needs httpx (``pip install 'autotrack[server]'``)
 Each method is one request (an artifact: a HEAD, then a streamed PUT only if the server lacks
 the content). Segments are the batches: the writer gathers events for ~2 s and sends them as one
 gzip-compressed request, and the segment number is the batch id, so a retried batch is stored
-once. Timeouts are short (2 s to connect) so a dead server costs the writer thread little; the
-writer keeps what failed, retries it, and spools it at exit (``autotrack sync`` delivers it).
+once. Timeouts are short (2 s to connect) so a dead server costs the writer thread little. A
+failure always raises: retrying, and spooling at exit what never got through (``autotrack
+sync`` delivers it), is the writer's job, the same for every backend.
 
 Errors are ``OSError``s as the protocol says: ``ConnectionError`` when the server cannot be
 reached, ``PermissionError`` for a missing or wrong token, ``FileNotFoundError`` for absent
@@ -22,7 +23,6 @@ from __future__ import annotations
 import gzip
 import os
 import re
-import shutil
 import threading
 import time
 from typing import IO, Any
@@ -56,8 +56,6 @@ class HttpBackend:
                 f"{proxy[0]} sends {uri} through a proxy, which needs httpx: {_INSTALL} (or add the host to NO_PROXY)")
         self._transport: Any = None  # made by _client on first use (the writer thread), not in start_run
         self._client_lock = threading.Lock()
-        self._lock = threading.Lock()
-        self._spooled: dict[str, str] = {}  # sha256 -> local copy, for artifacts the server did not take
         self.uri = uri
         self.api = uri.rstrip("/") + "/api/v1"
         token = token if token is not None else os.environ.get("AUTOTRACK_TOKEN")
@@ -156,80 +154,28 @@ class HttpBackend:
         if not isinstance(seq, int) or seq < 0:
             raise ValueError(f"invalid segment number {seq!r}")
         self._send("PUT", f"/runs/{self._run(run_id)}/segments/{seq}", **self._json_body(segment)).close()
-        if self._spooled:
-            self._deliver_spooled()
 
-    def put_artifact(self, path: str) -> tuple[str, int]:
+    def put_artifact(self, path: str, run_id: str | None = None) -> tuple[str, int]:
+        """The run's reference first (``_refs``), then the bytes, only if the server lacks them.
+        A failure raises: the writer keeps the artifact, retries, and spools it at the end."""
         from autotrack.backends.file import sha256_file
 
         sha, size = sha256_file(path)
-        try:
-            self._upload(path, sha, size)
-        except (ConnectionError, OSError) as exc:
-            if isinstance(exc, (PermissionError, FileNotFoundError)):
-                raise
-            self._spool_artifact(path, sha, exc)  # offline: keep the bytes, record the artifact
+        if run_id is not None:
+            self._send("PUT", f"/runs/{self._run(run_id)}/refs/{sha}").close()
+        if not self._has(sha):
+            with open(path, "rb") as fh:
+                self._send("PUT", f"/artifacts/{sha}", body=fh,
+                           headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)}).close()
         return sha, size
 
-    def upload_artifact(self, path: str) -> tuple[str, int]:
-        """Like put_artifact, but a failure raises instead of spooling (``autotrack sync`` uses it)."""
-        from autotrack.backends.file import sha256_file
-
-        sha, size = sha256_file(path)
-        self._upload(path, sha, size)
-        return sha, size
-
-    def _upload(self, path: str, sha: str, size: int) -> None:
-        if self._has(sha):
-            return
-        with open(path, "rb") as fh:
-            self._send("PUT", f"/artifacts/{sha}", body=fh,
-                       headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)}).close()
-
-    # -- artifacts the server could not take: spool_dir()/artifacts/<sha[:2]>/<sha> --------------
-    def _spool_artifact(self, path: str, sha: str, exc: BaseException) -> None:
-        from autotrack._safety import report
-        from autotrack._writer import spool_dir
-
-        folder = os.path.join(spool_dir(), "artifacts", sha[:2])
-        os.makedirs(folder, exist_ok=True)
-        dest = os.path.join(folder, sha)
-        if not os.path.exists(dest):
-            tmp = os.path.join(folder, f".tmp-{os.getpid()}-{sha}")
-            try:
-                os.link(path, tmp)
-            except OSError:
-                shutil.copyfile(path, tmp)
-            os.replace(tmp, dest)
-        with open(os.path.join(folder, f".{sha}.uri"), "w", encoding="utf-8") as fh:
-            fh.write(self.uri)
-        with self._lock:
-            self._spooled[sha] = dest
+    def release_artifact(self, run_id: str, sha256: str) -> bool:
+        """Drop the run's reference; the server frees the bytes only when no run references them."""
+        response = self._send("DELETE", f"/runs/{self._run(run_id)}/refs/{self._sha(sha256)}")
         try:
-            report("uploading an artifact", OSError(
-                f"{exc}; the artifact was saved to {dest} and is uploaded when the server is back "
-                "(or by 'autotrack sync')"))
-        except Exception:  # noqa: BLE001 - strict mode raises; the bytes are safe, carry on
-            pass
-
-    def _deliver_spooled(self) -> None:
-        """Upload artifacts spooled by this process once the server answers again."""
-        with self._lock:
-            todo = list(self._spooled.items())
-        for sha, path in todo:
-            try:
-                self._upload(path, sha, os.path.getsize(path))
-            except FileNotFoundError:  # `autotrack sync` got there first
-                pass
-            except OSError:
-                return
-            with self._lock:
-                self._spooled.pop(sha, None)
-            for name in (path, os.path.join(os.path.dirname(path), f".{sha}.uri")):
-                try:
-                    os.unlink(name)
-                except OSError:
-                    pass
+            return bool(response.json().get("freed"))
+        finally:
+            response.close()
 
     def _has(self, sha: str) -> bool:
         try:
@@ -237,9 +183,6 @@ class HttpBackend:
         except FileNotFoundError:
             return False
         return True
-
-    def delete_artifact(self, sha256: str) -> None:
-        self._send("DELETE", f"/artifacts/{self._sha(sha256)}").close()
 
     # -- reads -----------------------------------------------------------------------------
     def list_runs(self) -> list[dict[str, Any]]:

@@ -157,6 +157,7 @@ class CheckpointTracker:
         self.prefix = prefix
         self.names: dict[str, str] = {}  # absolute path -> artifact name
         self.best: str | None = None
+        self.latest: str | None = None  # the checkpoint logged last
 
     def name_for(self, path: str) -> str:
         return self.names.get(os.path.abspath(path)) or self.prefix + os.path.basename(os.path.normpath(path))
@@ -166,9 +167,10 @@ class CheckpointTracker:
             return None
         name = self.prefix + os.path.basename(os.path.normpath(path))
         if self.names.get(os.path.abspath(path)) == name and not self.keep_all:
-            self.run.release_artifact(name)  # written again in place (last.ckpt): free the old bytes
+            self.run.release_artifact(name, superseded_by=name)  # written again in place (last.ckpt): its new version
         self.names[os.path.abspath(path)] = name
         self.run.log_artifact(path, name=name, kind="checkpoint", metadata=metadata)
+        self.latest = name
         return name
 
     def removed(self, path: str) -> None:
@@ -179,7 +181,8 @@ class CheckpointTracker:
         if self.keep_all:
             self.run.update_artifact(name, {"superseded": True, "kept": True})
         else:
-            self.run.release_artifact(name)
+            newer = next((n for n in (self.best, self.latest) if n is not None and n != name), None)
+            self.run.release_artifact(name, superseded_by=newer)
 
     def mark_best(self, path: str | None, extra: dict[str, Any] | None = None) -> None:
         if not path:

@@ -8,9 +8,7 @@ value and ``best`` mark are added when the epoch's logs are complete (``describe
 
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
 import tempfile
 from typing import Any
 
@@ -65,11 +63,7 @@ class Checkpoints:
 
 def log_model(run: Any, model: Any, epoch: int, step: int | None) -> None:
     """The trained model as a ``.keras`` file (kind ``model``)."""
-    folder = tempfile.mkdtemp(prefix="autotrack-keras-")
-    path = os.path.join(folder, "model.keras")
-    model.save(path)
-    run.log_artifact(path, kind="model", metadata={"epoch": epoch, "step": step, "format": "keras"})
-    if os.stat(path).st_nlink > 1:  # pinned by a hard link (Run.log_artifact): the copy can go now
-        shutil.rmtree(folder, ignore_errors=True)
-    else:  # the writer still has to read this file: remove it at exit
-        atexit.register(shutil.rmtree, folder, True)
+    with tempfile.TemporaryDirectory(prefix="autotrack-keras-") as folder:
+        path = os.path.join(folder, "model.keras")
+        model.save(path)
+        run.log_artifact(path, kind="model", metadata={"epoch": epoch, "step": step, "format": "keras"})  # pinned

@@ -11,7 +11,8 @@ GET      /runs/{run_id}/segments              the run's segments in ``seq`` orde
 HEAD     /artifacts/{sha256}                  200 if the store has that content, else 404
 PUT      /artifacts/{sha256}                  upload raw bytes, streamed and verified
 GET      /artifacts/{sha256}                  download (streamed)
-DELETE   /artifacts/{sha256}                  free stored bytes (``Run.release_artifact``)
+PUT      /runs/{run_id}/refs/{sha256}         the run references that content (before uploading it)
+DELETE   /runs/{run_id}/refs/{sha256}         drop the reference; bytes go when no run references them
 GET      /openapi.json                        the OpenAPI document of all this
 GET      /health                              ``{"status": "ok"}``, no token needed
 =======  ===================================  ==============================================
@@ -139,14 +140,27 @@ class _Api:
         await run_in_threadpool(self.store.create_run, doc)
         return _json(request, {"id": run_id, "status": "stored"})
 
+    # The store hands back a marker for a file it cannot read (docs/format.md, "Validation"):
+    # these pass it on as it is, for the client's reader to judge, and never fail a whole
+    # listing for one document.
+    @staticmethod
+    def _stored(request: Request, data: Any) -> Response:
+        """Text with no UTF-8 form (a lone surrogate, kept by the writer from an undecodable file
+        name, read back from its ``\\udcxx`` escape) is sent escaped the same way."""
+        try:
+            return _json(request, data)
+        except UnicodeEncodeError:
+            body = json.dumps(data, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+            return Response(body, media_type="application/json")
+
     async def list_runs(self, request: Request) -> Response:
-        return _json(request, await run_in_threadpool(self.store.list_runs))
+        return self._stored(request, await run_in_threadpool(self.store.list_runs))
 
     async def get_run(self, request: Request) -> Response:
         run_id = _run_id(request)
         for doc in await run_in_threadpool(self.store.list_runs):
-            if doc.get("id") == run_id:
-                return _json(request, doc)
+            if isinstance(doc, dict) and doc.get("id") == run_id:
+                return self._stored(request, doc)
         raise HTTPError(404, f"no run {run_id!r}")
 
     async def put_segment(self, request: Request) -> Response:
@@ -165,7 +179,7 @@ class _Api:
 
     async def read_segments(self, request: Request) -> Response:
         run_id = _run_id(request)
-        return _json(request, await run_in_threadpool(self.store.read_segments, run_id))
+        return self._stored(request, await run_in_threadpool(self.store.read_segments, run_id))
 
     # -- artifacts ---------------------------------------------------------------------------
     def _has(self, sha: str) -> bool:
@@ -205,13 +219,22 @@ class _Api:
 
         return StreamingResponse(chunks(), media_type="application/octet-stream")
 
-    async def delete_artifact(self, request: Request) -> Response:
-        sha = _sha(request)
-        delete = getattr(self.store, "delete_artifact", None)
-        if delete is None:
-            raise HTTPError(405, "this store cannot delete artifacts")
-        await run_in_threadpool(delete, sha)
-        return Response(status_code=204)
+    # -- references: no client can delete bytes another run references (backends/_refs.py) --
+    def _refs_call(self, name: str) -> Any:
+        method = getattr(self.store, name, None)
+        if method is None:
+            raise HTTPError(405, "this store keeps no reference records")
+        return method
+
+    async def add_ref(self, request: Request) -> Response:
+        run_id, sha = _run_id(request), _sha(request)
+        await run_in_threadpool(self._refs_call("add_ref"), run_id, sha)
+        return _json(request, {"run_id": run_id, "sha256": sha, "status": "stored"})
+
+    async def release_ref(self, request: Request) -> Response:
+        run_id, sha = _run_id(request), _sha(request)
+        freed = await run_in_threadpool(self._refs_call("release_artifact"), run_id, sha)
+        return _json(request, {"run_id": run_id, "sha256": sha, "freed": bool(freed)})
 
     async def spec(self, request: Request) -> Response:
         return _json(request, openapi_spec())
@@ -252,7 +275,8 @@ def create_app(store_uri: str, token: str | None = None, *, max_json_bytes: int 
         api.route("/artifacts/{sha256}", api.head_artifact, ["HEAD"]),
         api.route("/artifacts/{sha256}", api.get_artifact, ["GET"]),
         api.route("/artifacts/{sha256}", api.put_artifact, ["PUT"]),
-        api.route("/artifacts/{sha256}", api.delete_artifact, ["DELETE"]),
+        api.route("/runs/{run_id}/refs/{sha256}", api.add_ref, ["PUT"]),
+        api.route("/runs/{run_id}/refs/{sha256}", api.release_ref, ["DELETE"]),
         api.route("/openapi.json", api.spec, ["GET"]),
         api.route("/health", api.health, ["GET"], public=True),
     ]

@@ -78,8 +78,17 @@ def openapi_spec() -> dict[str, Any]:
                         "requestBody": {"required": True, "content": {"application/octet-stream": {
                             "schema": {"type": "string", "format": "binary"}}}},
                         "responses": {"200": _ok("already stored", stored), "201": _ok("stored", stored), **_ERRORS}},
-                "delete": {"operationId": "deleteArtifact", "summary": "free the stored bytes",
-                           "responses": {"204": _ok("deleted (or absent)"), "405": _ERROR, **_ERRORS}},
+            },
+            f"{API_PREFIX}/runs/{{run_id}}/refs/{{sha256}}": {
+                "parameters": [_RUN_ID, _SHA],
+                "put": {"operationId": "addReference",
+                        "summary": "record that the run references this content (before uploading it)",
+                        "responses": {"200": _ok("recorded", stored), **_ERRORS}},
+                "delete": {"operationId": "releaseReference",
+                           "summary": "drop the run's reference; the bytes are freed only when no run references them",
+                           "responses": {"200": _ok("released; 'freed' says whether the bytes went", {
+                               "type": "object", "properties": {"freed": {"type": "boolean"}}}),
+                               "405": _ERROR, **_ERRORS}},
             },
             f"{API_PREFIX}/openapi.json": {
                 "get": {"operationId": "openapi", "summary": "this document", "responses": {"200": _ok("OpenAPI", stored)}},
@@ -93,12 +102,14 @@ def openapi_spec() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
-                "Run": {"type": "object", "description": "run.json (docs/format.md)",
+                "Run": {"type": "object", "description": "run.json (docs/format.md); a file the store cannot read "
+                                                        "comes as {id, corrupt: {file, reason}}",
                         "properties": {"id": {"type": "string"}, "name": {"type": "string"},
                                        "experiment": {"type": "string"}, "status": {"type": "string"},
                                        "heartbeat": {"type": "number"}},
                         "additionalProperties": True},
-                "Segment": {"type": "object", "description": "an event segment (docs/format.md)",
+                "Segment": {"type": "object", "description": "an event segment (docs/format.md); a file the store "
+                                                                "cannot read comes as {seq, corrupt: {file, reason}}",
                             "properties": {"format": {"type": "integer"}, "run_id": {"type": "string"},
                                            "seq": {"type": "integer"}, "time": {"type": "number"}},
                             "additionalProperties": True},

@@ -1,0 +1,94 @@
+"""Pinning a file's content when it is logged, until the writer thread has stored it.
+
+``log_artifact`` returns at once; the file is hashed and copied later, off the training thread.
+Meanwhile the caller may delete it (a ``TemporaryDirectory`` ending, a checkpoint rotated out),
+so the content is pinned first: a hard link where one can be made on the file's own device (no
+bytes copied), else a copy (another device, a filesystem without links). The staging folders
+are ours (the temp folder, the spool folder, a local store's root), never the user's, and a
+folder goes as soon as its last staged file does, so nothing is left behind.
+
+A hard link pins the file against deletion and replacement (``os.replace``), not against being
+rewritten in place: a file truncated and written again before the writer reads it is stored
+with its new content (and recorded with that content's sha256, so the record stays true).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+
+__all__ = ["stage", "unstage"]
+
+_lock = threading.Lock()  # a folder is never removed between its creation and a link into it
+_by_device: dict[int, str] = {}  # device -> a staging folder of ours on it
+
+
+def _candidates(extra: tuple[str, ...]) -> list[str]:
+    from autotrack._spool import spool_dir
+
+    pid = os.getpid()
+    bases = [tempfile.gettempdir(), spool_dir(), *extra]
+    return [os.path.join(base, f".autotrack-staging-{pid}") for base in bases]
+
+
+def _folder_on(device: int, extra: tuple[str, ...]) -> str | None:
+    folder = _by_device.get(device)
+    if folder is not None:
+        return folder
+    for folder in _candidates(extra):
+        parent = os.path.dirname(folder)
+        try:
+            if os.stat(parent).st_dev == device:
+                _by_device[device] = folder
+                return folder
+        except OSError:
+            continue
+    return None
+
+
+def stage(path: str, *own_folders: str) -> tuple[str, bool]:
+    """``(path to read the pinned content from, whether it is ours to remove)``.
+
+    ``own_folders``: more places of ours where a staging folder may go (a local store's root).
+    Falls back to the original path, not ours, only when neither a link nor a copy can be made.
+    """
+    name = uuid.uuid4().hex
+    with _lock:
+        try:
+            folder = _folder_on(os.stat(path).st_dev, own_folders)
+            if folder is not None:
+                os.makedirs(folder, exist_ok=True)
+                target = os.path.join(folder, name)
+                os.link(path, target)
+                return target, True
+        except OSError:
+            pass
+        try:
+            folder = _candidates(())[0]
+            os.makedirs(folder, exist_ok=True)
+            target = os.path.join(folder, name)
+            shutil.copyfile(path, target)
+            return target, True
+        except OSError:
+            _remove_if_empty(folder)
+            return path, False
+
+
+def unstage(path: str) -> None:
+    """Remove a staged file, and its folder once empty."""
+    with _lock:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        _remove_if_empty(os.path.dirname(path))
+
+
+def _remove_if_empty(folder: str) -> None:
+    try:
+        os.rmdir(folder)  # fails, harmlessly, while other staged files are in it
+    except OSError:
+        pass

@@ -1,0 +1,150 @@
+"""Faults around a run that are not the store's: logging after the end, forked children,
+files that cannot be hard-linked or vanish at once, and a segment that cannot be encoded."""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+import time
+import warnings
+
+import pytest
+
+import autotrack
+from autotrack._safety import AutotrackWarning
+
+from .helpers import python
+
+
+def test_logging_after_finish_warns_once_and_flush_answers_at_once(store, lenient):
+    with autotrack.start_run(uri=store) as run:
+        run.log_metric("loss", 1.0, step=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(5):
+            run.log_metric("loss", 0.5, step=i + 1)
+        run.log_params({"late": 1})
+    texts = [str(w.message) for w in caught if issubclass(w.category, AutotrackWarning)]
+    assert len(texts) == 1 and "has ended (finished)" in texts[0] and "not recorded" in texts[0]
+    started = time.monotonic()
+    assert run.flush(timeout=30) is True  # everything up to the end was delivered
+    assert time.monotonic() - started < 0.5
+    rec = autotrack.get_run(run.id, uri=store)
+    assert [p.step for p in rec.metrics["loss"]] == [0] and rec.params == {}
+
+
+def test_logging_after_finish_is_an_error_in_strict_mode(store):
+    with autotrack.start_run(uri=store) as run:
+        pass
+    with pytest.raises(RuntimeError, match="has ended"):
+        run.log_metric("loss", 1.0)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_exits_at_once_and_records_nothing_of_the_parent(store, tmp_path):
+    proc = python(f"""
+        import os, sys, time, warnings, autotrack
+        run = autotrack.start_run(uri={store!r})
+        run.log_metric("loss", 1.0, step=0)
+        pid = os.fork()
+        if pid == 0:  # the child: logs into the inherited run, then exits normally (atexit runs)
+            started = time.monotonic()
+            run.log_metric("loss", 99.0, step=1)
+            assert autotrack.active_run() is None
+            assert run.flush(5) is False
+            with autotrack.start_run(uri={store!r}, name="child-own") as own:
+                own.log_metric("x", 1.0, step=0)
+            print("child", round(time.monotonic() - started, 2), flush=True)
+            sys.exit(0)
+        _, status = os.waitpid(pid, 0)
+        assert status == 0, status
+        run.log_metric("loss", 2.0, step=2)
+        run.finish()
+        print("parent done", flush=True)
+    """, env={"AUTOTRACK_EXIT_TIMEOUT": "60", "AUTOTRACK_STRICT": "0"}, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    child_line = [line for line in proc.stdout.splitlines() if line.startswith("child")][0]
+    assert float(child_line.split()[1]) < 5
+    assert "AutotrackWarning" not in proc.stderr, proc.stderr
+    runs = {r.name: r for r in autotrack.runs(uri=store)}
+    parent = next(r for name, r in runs.items() if name != "child-own")
+    assert parent.status == "finished" and [p.value for p in parent.metrics["loss"]] == [1.0, 2.0]
+    assert runs["child-own"].status == "finished" and runs["child-own"].final_metrics == {"x": 1.0}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_multiprocessing_fork_workers_do_not_wait_for_the_parents_writer(store):
+    proc = python(f"""
+        import multiprocessing as mp, time, autotrack
+        def work(i):
+            return i * 2
+        run = autotrack.start_run(uri={store!r})
+        started = time.monotonic()
+        with mp.get_context("fork").Pool(2) as pool:
+            assert pool.map(work, range(8)) == [i * 2 for i in range(8)]
+        run.log_metric("took", time.monotonic() - started, step=0)
+        run.finish()
+    """, env={"AUTOTRACK_EXIT_TIMEOUT": "60"}, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    rec = autotrack.last_run(store)
+    assert rec.status == "finished" and rec.final_metrics["took"] < 10
+
+
+def _staging_leftovers() -> list[str]:
+    tmp = tempfile.gettempdir()
+    return [n for n in os.listdir(tmp) if n.startswith((".autotrack-staging-", "autotrack-staging-"))
+            and n.endswith(f"-{os.getpid()}")]
+
+
+def test_a_file_that_cannot_be_linked_is_copied_and_nothing_is_left_behind(store, tmp_path, monkeypatch):
+    def no_links(src, dst, *args, **kwargs):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_links)
+    with autotrack.start_run(uri=store) as run:
+        with tempfile.TemporaryDirectory() as folder:  # as four adapters log their models
+            path = os.path.join(folder, "model.bin")
+            with open(path, "wb") as fh:
+                fh.write(b"model bytes" * 100)
+            run.log_artifact(path, kind="model")
+        # the folder is gone before the writer thread reads the file
+    (art,) = autotrack.get_run(run.id, uri=store).artifacts
+    assert art.read_bytes() == b"model bytes" * 100
+    assert _staging_leftovers() == []
+
+
+def test_no_staging_folder_in_the_users_folders(store, tmp_path):
+    ckpts = tmp_path / "checkpoints"
+    ckpts.mkdir()
+    with autotrack.start_run(uri=store) as run:
+        for i in range(3):
+            f = ckpts / f"epoch={i}.ckpt"
+            f.write_bytes(b"w" * (i + 10))
+            run.log_artifact(f, kind="checkpoint")
+        run.flush()
+    assert sorted(p.name for p in ckpts.iterdir()) == ["epoch=0.ckpt", "epoch=1.ckpt", "epoch=2.ckpt"]
+    assert not [p for p in tmp_path.rglob(".autotrack-staging*")]
+    assert _staging_leftovers() == []
+
+
+def test_many_runs_leave_no_staging_folders(store, tmp_path):
+    f = tmp_path / "a.bin"
+    f.write_bytes(b"a")
+    for _ in range(5):
+        with autotrack.start_run(uri=store) as run:
+            run.log_artifact(f)
+    assert _staging_leftovers() == []
+
+
+def test_a_segment_that_cannot_be_encoded_costs_only_its_bad_events(store, lenient):
+    """Values are checked at the call; if something unencodable still reached the writer (a bug),
+    it costs those events (warned, counted), never the run."""
+    with autotrack.start_run(uri=store) as run:
+        run.log_params({"good": 1})
+        run._put(("params", time.time(), {"bad": object(), "fine": 2}))  # past the call's checks
+        run.log_metric("loss", 0.5, step=0)
+    rec = autotrack.get_run(run.id, uri=store)
+    assert rec.status == "finished"
+    assert rec.params == {"good": 1, "fine": 2} and rec.final_metrics == {"loss": 0.5}
+    assert autotrack.error_counts().get("encoding a segment")
