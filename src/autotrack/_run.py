@@ -144,17 +144,17 @@ class Run:
             try:
                 step = to_step(step)
             except TypeError as exc:
-                return report("recording a metric step", TypeError(f"{exc}; the call was not recorded"))
+                return report("recording a metric step", TypeError(f"{exc}; the call was not recorded"), None)
         if epoch is not None and type(epoch) is not int:
             try:
                 epoch = to_epoch(epoch)
             except TypeError as exc:
-                return report("recording a metric epoch", TypeError(f"{exc}; the call was not recorded"))
+                return report("recording a metric epoch", TypeError(f"{exc}; the call was not recorded"), None)
         if values:
             self._put(("m", _time_ns(), step, epoch, values))
         if refused:
             for exc in refused:
-                report(f"recording {str(exc).split(' must ')[0]}", exc)
+                report(f"recording {str(exc).split(' must ')[0]}", exc, None)
 
     def log_metric(self, name: str, value: Any, step: int | None = None, epoch: int | None = None) -> None:
         self.log_metrics({name: value}, step=step, epoch=epoch)
@@ -266,7 +266,7 @@ class Run:
         what = {"m": "metrics", "artifact": "an artifact", "release": "an artifact release"}.get(item[0], item[0])
         report("recording after the run ended", RuntimeError(
             f"run {self.id[:8]} has ended ({self.status}): {what} logged after that were not recorded "
-            "(log inside the run, or start a new one)"))
+            "(log inside the run, or start a new one)"), stacklevel=None)  # the user's line
 
     def __enter__(self) -> "Run":
         return self

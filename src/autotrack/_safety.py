@@ -13,6 +13,7 @@ import contextlib
 import functools
 import logging
 import os
+import sys
 import threading
 import warnings
 from collections import Counter
@@ -37,8 +38,18 @@ def strict() -> bool:
     return os.environ.get("AUTOTRACK_STRICT", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def report(kind: str, exc: BaseException) -> None:
-    """Count an internal error and warn the first time this kind happens (or raise in strict mode)."""
+def _outside_autotrack() -> int:
+    """The ``stacklevel`` (for a warning raised in ``report``) of the first frame not autotrack's."""
+    frame, level = sys._getframe(2), 2  # report's caller
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("autotrack."):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def report(kind: str, exc: BaseException, stacklevel: int | None = 3) -> None:
+    """Count an internal error and warn the first time this kind happens (or raise in strict mode).
+
+    ``stacklevel`` as for ``warnings.warn``; None: the user's line that called into autotrack."""
     with _lock:
         _counts[kind] += 1
         first = kind not in _warned
@@ -51,7 +62,7 @@ def report(kind: str, exc: BaseException) -> None:
             f"autotrack: {kind} failed ({type(exc).__name__}: {exc}); training continues, "
             "further errors of this kind are counted silently (autotrack.error_counts()).",
             AutotrackWarning,
-            stacklevel=3,
+            stacklevel=_outside_autotrack() if stacklevel is None else stacklevel,
         )
 
 
