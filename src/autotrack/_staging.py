@@ -22,16 +22,21 @@ import uuid
 
 __all__ = ["stage", "unstage"]
 
+_PREFIX = ".autotrack-staging-"
 _lock = threading.Lock()  # a folder is never removed between its creation and a link into it
 _by_device: dict[int, str] = {}  # device -> a staging folder of ours on it
+
+
+def _host() -> str:
+    return os.uname().nodename.replace("-", "_") if hasattr(os, "uname") else ""
 
 
 def _candidates(extra: tuple[str, ...]) -> list[str]:
     from autotrack._spool import spool_dir
 
-    pid = os.getpid()
-    bases = [tempfile.gettempdir(), spool_dir(), *extra]
-    return [os.path.join(base, f".autotrack-staging-{pid}") for base in bases]
+    # the host in the name: a store root or a home folder may be shared by several machines
+    name = f"{_PREFIX}{_host()}-{os.getpid()}"
+    return [os.path.join(base, name) for base in (tempfile.gettempdir(), spool_dir(), *extra)]
 
 
 def _folder_on(device: int, extra: tuple[str, ...]) -> str | None:
@@ -43,10 +48,44 @@ def _folder_on(device: int, extra: tuple[str, ...]) -> str | None:
         try:
             if os.stat(parent).st_dev == device:
                 _by_device[device] = folder
+                _sweep(parent)
                 return folder
         except OSError:
             continue
     return None
+
+
+def _sweep(parent: str) -> None:
+    """Remove the staging folders this machine's processes left when they died without cleaning
+    up (SIGKILL): what they pinned was never recorded, or was spooled at exit, so nothing there
+    is needed. Another machine's folders (a shared store) are never touched."""
+    if os.name != "posix":
+        return
+    mine = f"{_PREFIX}{_host()}-"
+    try:
+        listing = os.listdir(parent)
+    except OSError:
+        return
+    names = [n for n in listing if n.startswith(mine)]
+    for name in names:
+        pid = name[len(mine):]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+    if parent == tempfile.gettempdir():  # the empty folders autotrack 0.1 left behind
+        for name in listing:
+            if name.startswith("autotrack-staging-") and name[18:].isdigit() and not _alive(int(name[18:])):
+                _remove_if_empty(os.path.join(parent, name))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
 
 
 def stage(path: str, *own_folders: str) -> tuple[str, bool]:

@@ -140,4 +140,6 @@ class Uploads:
                 entry.sha, entry.size = _sha256_file(entry.path)
                 self._record(segment, entry)
             spool.artifact(entry.sha, entry.path, entry.owned)
+            if entry.owned:
+                unstage(entry.path)  # moved into the spool: its staging folder may go
         return len(self.pending)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import tempfile
 import time
 import warnings
@@ -95,6 +96,30 @@ def _staging_leftovers() -> list[str]:
     tmp = tempfile.gettempdir()
     return [n for n in os.listdir(tmp) if n.startswith((".autotrack-staging-", "autotrack-staging-"))
             and n.endswith(f"-{os.getpid()}")]
+
+
+def test_staging_folders_of_dead_processes_are_swept(store, tmp_path, monkeypatch):
+    """A process killed by SIGKILL leaves its staging folder; the next process on this machine
+    removes it (and never another machine's, in a shared folder)."""
+    from autotrack import _staging
+
+    dead_pid = int(python("import os; print(os.getpid())").stdout)
+    tmp = tempfile.gettempdir()
+    dead = os.path.join(tmp, f".autotrack-staging-{_staging._host()}-{dead_pid}")
+    other_host = os.path.join(tmp, f".autotrack-staging-elsewhere-{dead_pid}")
+    for folder in (dead, other_host):
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "pinned"), "wb") as fh:
+            fh.write(b"x")
+    monkeypatch.setattr(_staging, "_by_device", {})  # as in a new process
+    (tmp_path / "x.bin").write_bytes(b"x")
+    try:
+        with autotrack.start_run(uri=store) as run:
+            run.log_artifact(tmp_path / "x.bin")
+        assert not os.path.exists(dead) and os.path.exists(other_host)
+    finally:
+        shutil.rmtree(dead, ignore_errors=True)
+        shutil.rmtree(other_host, ignore_errors=True)
 
 
 def test_a_file_that_cannot_be_linked_is_copied_and_nothing_is_left_behind(store, tmp_path, monkeypatch):
