@@ -23,7 +23,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Iterable
 
-__all__ = ["AutologConfig", "autolog", "register_integration", "integrations", "current_config"]
+__all__ = ["AutologConfig", "autolog", "register_integration", "integrations", "current_config", "is_on"]
 
 _FIELDS = ("uri", "experiment", "log_checkpoints", "log_models", "log_every_n_steps")
 _config_class: Any = None
@@ -102,6 +102,11 @@ def current_config() -> Any:
         return _config
 
 
+def is_on(name: str) -> bool:
+    """Whether ``autolog()`` is on for the framework ``name``: the one answer every adapter asks."""
+    return name in _enabled
+
+
 def _enable(name: str) -> None:
     with _lock:
         if name in _enabled or name not in _wanted or _settings is None:
@@ -132,14 +137,17 @@ def autolog(
     global _config, _settings
     with _lock:
         if disable:
-            for name in sorted(_enabled if frameworks is None else set(frameworks) & _enabled):
+            names = set(_INTEGRATIONS) if frameworks is None else set(frameworks)
+            for name in sorted(names & _enabled):
                 with _guard(f"disabling the {name} integration"):
-                    _import(_INTEGRATIONS[name][1]).disable()
+                    _import(_INTEGRATIONS[name][1]).disable()  # puts every original back
                 _enabled.discard(name)
-                _wanted.discard(name)
-            if frameworks is None:
-                _wanted.clear()
+            _wanted.difference_update(names)  # not imported yet: it stays off when it is
+            if not _wanted:
                 _settings = _config = None
+                from autotrack._capture.seeds import uninstall_seed_hooks
+
+                uninstall_seed_hooks()
             return
         chosen = set(_INTEGRATIONS) if frameworks is None else set(frameworks)
         unknown = chosen - set(_INTEGRATIONS)

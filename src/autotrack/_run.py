@@ -133,9 +133,12 @@ class Run:
         """
         values = dict(metrics)  # a copy: the caller may reuse its dict
         refused = None
+        kind = "m"
         for key, value in values.items():
             if (type(value) is not float and type(value) is not int) or type(key) is not str:
-                values, refused = check_metrics(values)
+                values, refused, deferred = check_metrics(values)
+                if deferred:
+                    kind = "mt"  # tensors: made numbers on the writer thread
                 break
         if step is None:
             step = self._auto_step
@@ -151,7 +154,7 @@ class Run:
             except TypeError as exc:
                 return report("recording a metric epoch", TypeError(f"{exc}; the call was not recorded"), None)
         if values:
-            self._put(("m", _time_ns(), step, epoch, values))
+            self._put((kind, _time_ns(), step, epoch, values))
         if refused:
             for exc in refused:
                 report(f"recording {str(exc).split(' must ')[0]}", exc, None)

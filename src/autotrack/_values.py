@@ -19,7 +19,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-__all__ = ["to_number", "to_step", "to_epoch", "check_metrics", "to_json", "flatten", "encode_float", "decode_float",
+__all__ = ["to_number", "to_step", "to_epoch", "check_metrics", "numbers", "to_json", "flatten", "encode_float", "decode_float",
            "qualname", "json_safe", "text"]
 
 _MAX_INLINE_ELEMENTS = 1000
@@ -103,14 +103,17 @@ def to_epoch(value: Any) -> int | float:
     raise TypeError(f"epoch must be an integer or a finite float, not {_describe(value)}")
 
 
-def check_metrics(values: dict[Any, Any]) -> tuple[dict[str, int | float], list[TypeError]]:
-    """A metric call's values as ``{str: number}``, and one error for each entry refused.
+def check_metrics(values: dict[Any, Any]) -> tuple[dict[str, Any], list[TypeError], bool]:
+    """A metric call's values as ``{str: number}``, one error for each entry refused, and whether
+    some values are still tensors (to be made numbers by the writer thread: ``to_number``).
 
     The writer can encode whatever this returns, so a bad entry costs that entry only: it is
-    refused here, on the caller's thread, and never reaches a segment.
+    refused here, on the caller's thread, and never reaches a segment. A one-element torch tensor
+    is only detached here: ``.item()`` would wait for the GPU at every logged step.
     """
-    out: dict[str, int | float] = {}
+    out: dict[str, Any] = {}
     refused: list[TypeError] = []
+    deferred = False
     for key, value in values.items():
         if type(key) is not str:
             if not isinstance(key, str):
@@ -118,9 +121,31 @@ def check_metrics(values: dict[Any, Any]) -> tuple[dict[str, int | float], list[
                 continue
             key = str(key)  # numpy.str_ and other str subclasses
         try:
-            out[key] = to_number(value)
+            if _is_torch_tensor(value):
+                if value.numel() != 1 or value.is_complex():
+                    raise TypeError
+                out[key], deferred = value.detach(), True
+            else:
+                out[key] = to_number(value)
         except Exception:  # noqa: BLE001 - any failure to convert means: not a number
             refused.append(TypeError(f"metric {key!r} must be a number, not {_describe(value)}"))
+    return out, refused, deferred
+
+
+def _is_torch_tensor(value: Any) -> bool:
+    cls = type(value)
+    return cls.__module__.startswith("torch") and hasattr(cls, "detach") and hasattr(cls, "numel")
+
+
+def numbers(values: dict[str, Any]) -> tuple[dict[str, int | float], list[TypeError]]:
+    """The writer's half of ``check_metrics``: deferred tensors made numbers (off the training thread)."""
+    out: dict[str, int | float] = {}
+    refused: list[TypeError] = []
+    for key, value in values.items():
+        try:
+            out[key] = value if type(value) is float or type(value) is int else to_number(value)
+        except Exception as exc:  # noqa: BLE001
+            refused.append(TypeError(f"metric {key!r} could not be read ({type(exc).__name__}: {exc})"))
     return out, refused
 
 

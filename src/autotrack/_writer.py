@@ -30,6 +30,7 @@ from autotrack._spool import RunSpool, spool_dir
 from autotrack._spool import write_atomic as _write_atomic  # noqa: F401 - kept importable from here
 from autotrack._starter import StartCapture
 from autotrack._uploads import Uploads
+from autotrack._values import numbers
 
 __all__ = ["Writer", "spool_dir"]
 
@@ -184,6 +185,9 @@ class Writer:
             except IndexError:
                 break
             kind = item[0]
+            if kind == "mt":  # values still tensors (see Run.log_metrics)
+                item = self._converted(item)
+                kind = item[0]
             if kind == "m":
                 append(item)
                 if len(batch) >= _BATCH:
@@ -214,6 +218,12 @@ class Writer:
         if batch:
             self._add_calls(batch)
 
+    def _converted(self, item: tuple[Any, ...]) -> tuple[Any, ...]:
+        values, refused = numbers(item[4])
+        for exc in refused:
+            self._failed("reading a metric value", exc)
+        return ("m" if values else "skip", item[1], item[2], item[3], values)
+
     def _clean(self) -> bool:
         return not (self._pending or self._uploads.pending or self._rundoc.dirty or self._segment.pending())
 
@@ -224,6 +234,8 @@ class Writer:
             self._write_segment()
 
     def _add_other(self, segment: Segment, kind: str, item: tuple[Any, ...]) -> None:
+        if kind == "skip":  # a metric call whose tensors could not be read: nothing left of it
+            return
         if kind == "params":
             segment.params.extend([k, v, item[1]] for k, v in item[2].items())
         elif kind == "tags":

@@ -25,3 +25,28 @@ def test_tensor_metrics_and_params(store):
     assert p["weights"] == [0, 1, 2]
     assert p["big"] == {"type": "torch.Tensor", "shape": [50, 50], "dtype": "torch.float32"}
     assert p["dtype"] == "torch.float32" and p["device"] == "device(type='cpu')"
+
+
+def test_tensors_are_read_off_the_training_thread(store, monkeypatch):
+    """A one-element tensor is only detached at the call; ``.item()`` (a GPU sync) happens on the
+    writer thread. Anything but one element is refused at the call, as any non-number is."""
+    import threading
+
+    reads = []
+    original = torch.Tensor.item
+
+    def item(self):
+        reads.append(threading.current_thread().name)
+        return original(self)
+
+    monkeypatch.setattr(torch.Tensor, "item", item)
+    with autotrack.start_run(uri=store) as run:
+        loss = (torch.ones(3, requires_grad=True) * 2).sum()
+        run.log_metrics({"loss": loss, "acc": torch.tensor([0.5])}, step=torch.tensor(3))
+        assert all(not name.startswith("autotrack-writer") for name in reads)  # the step only
+        with pytest.raises(TypeError, match="pair"):
+            run.log_metrics({"pair": torch.zeros(2), "kept": torch.tensor(1.0)}, step=4)
+    assert any(name.startswith("autotrack-writer") for name in reads)
+    rec = autotrack.last_run(store)
+    assert [(p.step, p.value) for p in rec.metrics["loss"]] == [(3, 6.0)]
+    assert rec.final_metrics == {"loss": 6.0, "acc": 0.5, "kept": 1.0}

@@ -26,13 +26,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Callable
 
-__all__ = ["install_seed_hooks", "record_seed", "seeds_snapshot", "recorded_seeds"]
+__all__ = ["install_seed_hooks", "uninstall_seed_hooks", "record_seed", "seeds_snapshot", "recorded_seeds"]
 
 _seeds: dict[str, Any] = {}
 _listeners: list[Callable[[str, Any], None]] = []
 _lock = _thread.allocate_lock()
 _installed = False
+_registered = False  # post-import hooks are registered once; they do nothing while uninstalled
 _patched: set[tuple[str, str]] = set()
+_restore: list[tuple[Any, str, Any, Any]] = []  # (module, attribute, original, our wrapper)
 
 
 def add_listener(fn: Callable[[str, Any], None]) -> None:
@@ -133,6 +135,8 @@ def _wrap(original: Callable[..., Any], source: str, names: tuple[str, ...], use
     @functools.wraps(original)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         result = original(*args, **kwargs)  # the user's call runs first and its errors propagate
+        if not _installed:
+            return result  # a copy kept by a module after uninstall_seed_hooks(): inert
         value = result if use_result and isinstance(result, int) else _first_arg(args, kwargs, *names)
         with guard("recording a seed"):
             record_seed(source, value)
@@ -168,6 +172,7 @@ def _patch(holder_name: str, attr: str, source: str, names: tuple[str, ...], use
         return
     wrapped = _wrap(original, source, names, use_result)
     setattr(holder, attr, wrapped)
+    _restore.append((holder, attr, original, wrapped))
     root = holder_name.split(".")[0]
     roots = (root, *_REEXPORTERS.get(root, ()))
     prefixes = tuple(r + "." for r in roots)
@@ -178,6 +183,7 @@ def _patch(holder_name: str, attr: str, source: str, names: tuple[str, ...], use
         try:
             if getattr(mod, "__dict__", _EMPTY).get(attr) is original:
                 setattr(mod, attr, wrapped)
+                _restore.append((mod, attr, original, wrapped))
         except Exception:  # noqa: BLE001 - odd entries in sys.modules, modules refusing setattr
             continue
     _patched.add((holder_name, attr))
@@ -200,6 +206,9 @@ def _hook_for(targets: list[tuple[str, str, str, str, tuple[str, ...], bool]]) -
     def hook(_module: Any) -> None:
         from autotrack._safety import guard
 
+        if not _installed:
+            return  # uninstalled: a module imported later stays as it is
+
         for _, holder, attr, source, names, use_result in targets:
             with guard("installing seed capture"):
                 _patch(holder, attr, source, names, use_result)
@@ -208,8 +217,9 @@ def _hook_for(targets: list[tuple[str, str, str, str, tuple[str, ...], bool]]) -
 
 
 def install_seed_hooks() -> None:
-    """Idempotent; cheap: nothing is imported that the user has not imported."""
-    global _installed
+    """Idempotent; cheap: nothing is imported that the user has not imported. Called by
+    ``autolog()`` and when a run starts, undone by ``autolog(disable=True)``."""
+    global _installed, _registered
     if _installed:
         return
     _installed = True
@@ -217,4 +227,24 @@ def install_seed_hooks() -> None:
     for target in _TARGETS:
         by_trigger.setdefault(target[0], []).append(target)
     for trigger, targets in by_trigger.items():
-        when_imported(trigger, _hook_for(targets))  # at once for modules already imported
+        hook = _hook_for(targets)
+        if not _registered:
+            when_imported(trigger, hook)  # at once for modules already imported, and at each import
+        elif trigger in sys.modules:
+            hook(sys.modules[trigger])
+    _registered = True
+
+
+def uninstall_seed_hooks() -> None:
+    """Put every seeding function back as it was (the same object). A module that copied a
+    wrapper meanwhile (``from torch import manual_seed`` after it was patched) keeps it, inert."""
+    global _installed
+    _installed = False
+    while _restore:
+        module, attr, original, wrapped = _restore.pop()
+        try:
+            if getattr(module, "__dict__", _EMPTY).get(attr) is wrapped:
+                setattr(module, attr, original)
+        except Exception:  # noqa: BLE001 - a module refusing setattr: leave it
+            continue
+    _patched.clear()

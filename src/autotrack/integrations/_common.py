@@ -12,24 +12,22 @@ import contextlib
 import dataclasses
 import os
 import threading
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import wrapt
 
 from autotrack._autolog import AutologConfig as Options
 from autotrack._autolog import current_config
-from autotrack._capture.seeds import install_seed_hooks
+from autotrack._autolog import is_on as autolog_on
 from autotrack._noop import NoopRun
 from autotrack._run import Run, active_run, start_run, status_for
 from autotrack._safety import guard
 
-__all__ = ["Options", "resolve_options", "explicit_options", "FitSession", "Patcher", "outermost", "env_rank_zero", "CheckpointTracker"]
+__all__ = ["Options", "resolve_options", "explicit_options", "FitRecorder", "FitSession", "Patcher", "outermost",
+           "env_rank_zero", "CheckpointTracker", "autolog_on"]
 
 _UNSET: Any = object()
 _PROXY = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
-
-# A user who adds a callback (without autolog) imports it before seeding: catch those calls too.
-install_seed_hooks()
 
 
 def resolve_options(**explicit: Any) -> Options:
@@ -69,21 +67,37 @@ def env_rank_zero() -> bool:
     return True
 
 
-class FitSession:
-    """One ``fit``/``train`` call: joins the active run, or starts one and ends it afterwards."""
+class FitRecorder:
+    """One ``fit``/``train`` call as recorded: the one object an adapter's callback and its
+    autolog wrapper both talk to.
+
+    ``begin`` joins the active run (a run the user started) or starts one; whoever began the
+    recording ends it (``end``), and the other side -- a callback whose fit a wrapper began --
+    only records into it. Every recording method is a no-op when nothing is recorded (another
+    rank, ``AUTOTRACK_DISABLE``, an inner fit) and is guarded: it never raises into training.
+    Checkpoints go through a ``CheckpointTracker`` made on first use when the options ask for
+    them; the final model only when ``log_models`` is on.
+    """
 
     def __init__(self, framework: str, options: Options, *, record: bool = True) -> None:
         self.framework = framework
         self.options = options
         self.record = record
         self.run: Run | NoopRun = NoopRun()
-        self.owned = False
+        self.owned = False  # the run was started (or reopened) here, and is ended here
+        self.ended = False
+        self._tracker: CheckpointTracker | None = None
 
-    def begin(self, name: str | None = None) -> Run | NoopRun:
+    # -- life --------------------------------------------------------------------------------
+    def begin(self, name: str | None = None, *, reopen: Run | None = None) -> Run | NoopRun:
+        """Start recording: into ``reopen`` (a finished run of this process, continued: an
+        ``evaluate()`` after ``fit``), else the active run, else a new run."""
         if not self.record:
             return self.run
         current = active_run()
-        if current is not None:
+        if reopen is not None and current is None and reopen.status != "running":
+            self.run, self.owned = reopen.reopen(), True
+        elif current is not None:
             self.run, self.owned = current, False
             if current.framework is None:
                 current.set_framework(self.framework)
@@ -94,7 +108,9 @@ class FitSession:
         return self.run
 
     def end(self, exc: BaseException | None = None, status: str | None = None) -> None:
-        """Finish the run if this session started it; a joined run is left to its owner."""
+        """Finish the run if this recorder started it (a joined run is left to its owner); the
+        status follows ``exc`` (``failed`` with its traceback, ``killed`` for Ctrl-C)."""
+        self.ended = True
         if self.owned:
             self.owned = False
             computed, error = status_for(exc)
@@ -102,7 +118,68 @@ class FitSession:
 
     @property
     def active(self) -> bool:
-        return self.record and not isinstance(self.run, NoopRun)
+        return self.record and not self.ended and not isinstance(self.run, NoopRun)
+
+    # -- what a fit is made of ----------------------------------------------------------------
+    def params(self, values: Mapping[str, Any]) -> None:
+        if self.active and values:
+            with guard(f"{self.framework}: recording params"):
+                self.run.log_params(values)
+
+    def metrics(self, values: Mapping[str, Any], step: int | None = None, epoch: int | float | None = None) -> None:
+        if self.active and values:
+            self.run.log_metrics(values, step=step, epoch=epoch)  # refuses bad values itself
+
+    def data(self, name: str, obj: Any, **extra: Any) -> None:
+        if self.active and obj is not None:
+            with guard(f"{self.framework}: fingerprinting data"):
+                self.run.log_data(name, obj, **extra)
+
+    def seeds(self, values: Mapping[str, Any]) -> None:
+        if self.active and values:
+            self.run.log_seeds(values)
+
+    def tags(self, values: Mapping[str, Any]) -> None:
+        if self.active and values:
+            self.run.set_tags(values)
+
+    # -- files ---------------------------------------------------------------------------------
+    @property
+    def checkpoints(self) -> CheckpointTracker | None:
+        """The checkpoint tracker, or None when checkpoints are not recorded."""
+        if self._tracker is None and self.active and self.options.log_checkpoints:
+            self._tracker = CheckpointTracker(self.run, keep_all=self.options.log_checkpoints == "all")
+        return self._tracker if self.active else None
+
+    def checkpoint(self, path: str, metadata: Mapping[str, Any] | None = None) -> str | None:
+        """A checkpoint file or folder just written by the framework; its artifact name."""
+        tracker = self.checkpoints
+        if tracker is None:
+            return None
+        with guard(f"{self.framework}: recording a checkpoint"):
+            return tracker.saved(os.fspath(path), dict(metadata or {}))
+        return None
+
+    def checkpoint_removed(self, path: str) -> None:
+        tracker = self.checkpoints
+        if tracker is not None:
+            with guard(f"{self.framework}: recording a removed checkpoint"):
+                tracker.removed(os.fspath(path))
+
+    def best_checkpoint(self, path: str | None, extra: Mapping[str, Any] | None = None) -> None:
+        tracker = self.checkpoints
+        if tracker is not None and path:
+            with guard(f"{self.framework}: marking the best checkpoint"):
+                tracker.mark_best(os.fspath(path), dict(extra or {}))
+
+    def model(self, path: str, *, name: str | None = None, metadata: Mapping[str, Any] | None = None) -> None:
+        """The trained model (a file or folder the adapter just wrote), when ``log_models`` is on."""
+        if self.active and self.options.log_models:
+            with guard(f"{self.framework}: recording the model"):
+                self.run.log_artifact(path, name=name, kind="model", metadata=dict(metadata or {}))
+
+
+FitSession = FitRecorder  # the name adapters used before; same object
 
 
 _depth = threading.local()
