@@ -37,7 +37,14 @@ def disabled() -> bool:
 def _finish_all(status: str, error: str | None) -> None:
     for run in reversed(_get_runs() if _get_runs else []):
         try:
-            run.finish(status, error)
+            fit = getattr(run, "open_fit", None)
+            if status == "finished" and fit is not None:
+                # an adapter began a fit in it and never saw its end: the fit raised (and the
+                # program went on), or the program ended inside it. Not "finished".
+                run.finish("failed", f"the {fit} fit did not complete: it raised an exception the program "
+                                     "handled, or the program ended during it")
+            else:
+                run.finish(status, error)
         except Exception:  # noqa: BLE001 - ending the program; nothing else to do
             pass
 

@@ -73,6 +73,7 @@ class Run:
         self._auto_step = 0
         self._lock = threading.Lock()
         self._pid = os.getpid()
+        self.open_fit: str | None = None  # set by an adapter while a fit it began runs (see _lifecycle)
         heartbeat = _float_env("AUTOTRACK_HEARTBEAT_SECONDS", 15.0)
         doc = {
             "format": 1,

@@ -129,3 +129,22 @@ def test_live_run_in_another_process_is_running(store):
     assert autotrack.last_run(store).status == "running"
     proc.wait(30)
     assert autotrack.last_run(store).status == "finished"
+
+
+def test_a_fit_an_adapter_began_and_never_ended_is_not_finished_at_exit(store):
+    """A framework without an exception hook (Keras, XGBoost, the Trainer) never tells the adapter
+    that a fit raised; if the program handles the exception and exits normally, the run is failed."""
+    proc = python(f"""
+        from autotrack.integrations._common import FitRecorder, resolve_options
+        rec = FitRecorder("keras", resolve_options(uri={store!r}))
+        rec.begin()
+        rec.metrics({{"loss": 1.0}}, step=0)
+        try:
+            raise RuntimeError("diverged inside fit")  # the fit raised; the adapter never knew
+        except RuntimeError:
+            pass
+    """)
+    assert proc.returncode == 0, proc.stderr
+    rec = autotrack.last_run(store)
+    assert rec.status == "failed" and "keras fit did not complete" in rec.error
+    assert rec.final_metrics == {"loss": 1.0}

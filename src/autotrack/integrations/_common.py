@@ -105,6 +105,8 @@ class FitRecorder:
             self.run = start_run(name=name, uri=self.options.uri, experiment=self.options.experiment,
                                  framework=self.framework)
             self.owned = True
+        if self.owned:
+            self.run.open_fit = self.framework  # until end(): a program ending first reads "failed"
         return self.run
 
     def end(self, exc: BaseException | None = None, status: str | None = None) -> None:
@@ -113,6 +115,7 @@ class FitRecorder:
         self.ended = True
         if self.owned:
             self.owned = False
+            self.run.open_fit = None
             computed, error = status_for(exc)
             self.run.finish(status or computed, error)
 
