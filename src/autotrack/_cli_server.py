@@ -11,7 +11,7 @@ from typing import Any
 
 from autotrack.cli import whole_number
 
-__all__ = ["add_commands", "server_options", "server_token", "check_bind", "store_uri"]
+__all__ = ["add_commands", "server_options", "server_token", "check_bind", "store_uri", "cmd_token"]
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -29,6 +29,21 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--max-json-mb", type=_positive, default=None, help="largest JSON request body (default 64)")
     p.add_argument("--max-artifact-mb", type=_positive, default=None, help="largest artifact upload (default 1 TiB)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("token", parents=[common], help="manage the access tokens of a server's store",
+                       description="Tokens for 'autotrack serve', kept (hashed) in the store the server serves "
+                                   "(--uri: the store, not the server's URL). Scopes: read (dashboard, reading), "
+                                   "write (create runs and append to its own), admin (everything, deleting runs).")
+    tokens = p.add_subparsers(dest="token_command", metavar="{create,list,revoke}", required=True)
+    t = tokens.add_parser("create", parents=[common], help="make a token (shown once)")
+    t.add_argument("name", help="who or what uses it: a person, a CI job")
+    t.add_argument("--scope", choices=["read", "write", "admin"], default="write", help="default: write")
+    t.set_defaults(func=cmd_token)
+    t = tokens.add_parser("list", parents=[common], help="the tokens: name, scope, created, revoked")
+    t.set_defaults(func=cmd_token)
+    t = tokens.add_parser("revoke", parents=[common], help="revoke a token (running servers stop taking it within seconds)")
+    t.add_argument("name", help="the token's name or id")
+    t.set_defaults(func=cmd_token)
 
     p = sub.add_parser("sync", parents=[common], help="deliver runs saved locally while the store was unreachable",
                        description="Upload the runs (and artifacts) spooled to SPOOL_DIR to the store they were "
@@ -101,6 +116,44 @@ def check_bind(host: str, port: int) -> None:
             sock.bind(infos[0][4])
     except OSError as exc:
         raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+# -- token ------------------------------------------------------------------------------------
+def cmd_token(args: argparse.Namespace) -> int:
+    from autotrack.backends.base import backend_for
+
+    uri = store_uri(args, "tokens live in the store a server serves (a folder, s3://...)")
+    try:
+        from autotrack.server._auth import Tokens
+    except ImportError as exc:
+        raise ImportError(f"autotrack token needs {exc.name}: pip install 'autotrack[server]'") from None
+    tokens = Tokens(backend_for(uri))
+    if args.token_command == "create":
+        token, record = tokens.create(args.name, args.scope)
+        if args.json:
+            print(json.dumps({**record, "token": token}))
+        else:
+            print(token)
+            print(f"autotrack: token {record['name']!r} ({record['scope']}) for {uri}: shown this once, "
+                  "keep it as a secret (AUTOTRACK_TOKEN on the machines that use it)", file=sys.stderr)
+        return 0
+    if args.token_command == "revoke":
+        record = tokens.revoke(args.name)
+        print(json.dumps(record) if args.json else f"revoked token {record['name']!r} ({record['id']})")
+        return 0
+    listing = tokens.listing()
+    if args.json:
+        print(json.dumps(listing))
+    elif not listing:
+        print(f"no tokens in {uri} (create one: autotrack token create NAME --scope write --uri {uri})")
+    else:
+        from autotrack._cli_format import console, table
+
+        rows = table("name", "id", "scope", "created", "revoked")
+        for r in listing:
+            rows.add_row(r["name"], r["id"], r["scope"], (r["created"] or "")[:19], (r["revoked"] or "")[:19])
+        console().print(rows)
+    return 0
 
 
 # -- sync ------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
         raise ImportError(f"autotrack ui needs {exc.name}: pip install 'autotrack[server]'") from None
     port = args.port or _free_port(args.host)
     check_bind(args.host, port)
-    app = create_app(uri, token, read_only=True)
+    app = create_app(uri, token, read_only=True, hosts=(args.host,))
     url = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{port}/"
     print(f"autotrack: dashboard for {uri} at {url} (read-only; Ctrl-C to stop)", file=sys.stderr, flush=True)
     if args.open:

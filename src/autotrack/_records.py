@@ -94,6 +94,8 @@ class RunRecord:
         name, experiment, self.parent_id, self.framework, status, self.start_time, self.end_time, beat, interval = fields
         self.name: str = name or self.id[:8]
         self.experiment: str = experiment or "default"
+        owner = self._fields.get("owner")  # set by a tracking server: the token that created the run
+        self.owner: str | None = owner.get("name") if type(owner) is dict and type(owner.get("name")) is str else None
         self.heartbeat: float | None = beat
         if status == "running" and beat is not None:
             if time.time() - beat > STALE_HEARTBEATS * (interval or 15.0):
@@ -269,7 +271,7 @@ class RunRecord:
         """Plain data for ``--json``; ``metrics="last"`` gives only the final values."""
         return {
             "id": self.id, "name": self.name, "experiment": self.experiment, "parent_id": self.parent_id,
-            "status": self.status, "framework": self.framework,
+            "status": self.status, "framework": self.framework, "owner": self.owner,
             "start_time": self.start_time.isoformat() if self.start_time else None,
             "end_time": self.end_time.isoformat() if self.end_time else None,
             "duration": self.duration, "tags": self.tags, "params": self.params, "seeds": self.seeds,

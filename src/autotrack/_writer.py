@@ -79,6 +79,7 @@ class Writer:
                                 lambda: time.monotonic() > self._deadline)
         self._spool = RunSpool(self.run_id, backend.uri)
         self._spilled = False
+        self._set_aside_count = self._set_aside_points = 0  # segments refused for good, in the spool
         self._last_write = time.monotonic()
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._main, name=f"autotrack-writer-{self.run_id[:8]}", daemon=True)
@@ -312,12 +313,33 @@ class Writer:
             except Exception as exc:  # noqa: BLE001 - reported once by the caller; kept for the next try
                 if isinstance(doc, dict) and not isinstance(exc, OSError) and self._unencodable(self._pending[0]):
                     continue  # pruned of what could not be encoded: try again at once
+                if isinstance(exc, ValueError) and self._set_aside(self._pending[0], exc):
+                    continue  # refused for its content, for good: it must not hold back the rest
                 return exc
             self._pending.pop(0)
         if self._spilled:  # all delivered: the spilled copy (an old run.json) must not be synced
-            self._spool.remove()
+            if not self._set_aside_count:
+                self._spool.remove()
             self._spilled = False
         return None
+
+    def _set_aside(self, entry: list[Any], exc: Exception) -> bool:
+        """A segment the store refuses for what it holds (a server's 422 or 409) would be refused
+        at every try: it goes to the spool at once, said, and the segments after it go on."""
+        seq, doc, points = entry
+        try:
+            if isinstance(doc, dict):
+                self._spool.segment(seq, doc)
+            self._spool.document(self._rundoc.current())
+        except Exception as err:  # noqa: BLE001 - then it stays queued, and is retried
+            self._failed("spooling a refused segment", err)
+            return False
+        self._pending.pop(0)
+        self._set_aside_count += 1
+        self._set_aside_points += points
+        self._failed("writing to the store", ValueError(
+            f"{exc}; segment {seq} was saved to {self._spool.folder} and the others go on"))
+        return True
 
     def _unencodable(self, entry: list[Any]) -> bool:
         """True (and the segment pruned) when what failed is the segment's encoding, not the store.
@@ -363,7 +385,7 @@ class Writer:
         self._retry()
         self._rundoc.stop_heartbeat()
         self._write_doc(final=True)
-        self._delivered = self._clean()
+        self._delivered = self._clean() and not self._set_aside_count
         if not self._delivered:
             self._spool_all()
 
@@ -386,7 +408,7 @@ class Writer:
     def _spool_all(self) -> None:
         """Whatever the store did not take goes to a local folder, so nothing is lost."""
         spool = self._spool
-        points = segments = artifacts = 0
+        points, segments = self._set_aside_points, self._set_aside_count
         try:
             artifacts = self._uploads.spool(spool, self._segment)
             if self._segment.pending():

@@ -49,7 +49,7 @@ def filled(tmp_path):
 
 
 def client(uri: str, **kw) -> TestClient:
-    return TestClient(create_app(uri, **kw))
+    return TestClient(create_app(uri, **kw), base_url="http://127.0.0.1")
 
 
 def test_runs_table_filters_sorts_and_pages(filled) -> None:

@@ -121,7 +121,7 @@ class HttpBackend:
             raise PermissionError(f"the autotrack server at {self.uri} refused the token (set AUTOTRACK_TOKEN): {message}")
         if status == 404:
             raise FileNotFoundError(text)
-        if status in (400, 422):
+        if status in (400, 409, 422):  # refused for what was sent: sending it again changes nothing
             raise ValueError(text)
         raise OSError(text)
 

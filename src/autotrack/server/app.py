@@ -1,21 +1,26 @@
 """The ASGI application: the Backend protocol over HTTP, in front of one autotrack store.
 
-Routes (all under ``/api/v1``, all behind the bearer token when one is set, but ``health``):
+Routes (all under ``/api/v1``; the scope each needs is in brackets, see ``_auth``):
 
 =======  ===================================  ==============================================
-PUT      /runs/{run_id}                       create or replace the run document
-PUT      /runs/{run_id}/segments/{seq}        store event segment ``seq`` (idempotent)
-GET      /runs                                every run document
-GET      /runs/{run_id}                       one run document
-GET      /runs/{run_id}/segments              the run's segments in ``seq`` order
-HEAD     /artifacts/{sha256}                  200 if the store has that content, else 404
-PUT      /artifacts/{sha256}                  upload raw bytes, streamed and verified
-GET      /artifacts/{sha256}                  download (streamed)
-PUT      /runs/{run_id}/refs/{sha256}         the run references that content (before uploading it)
+PUT      /runs/{run_id}                       create [write] or update [owner/admin] the run document
+PUT      /runs/{run_id}/segments/{seq}        store event segment ``seq`` [owner/admin]; immutable
+DELETE   /runs/{run_id}                       delete a run and release its artifacts [admin]
+GET      /runs                                every run document [read]
+GET      /runs/{run_id}                       one run document [read]
+GET      /runs/{run_id}/segments              the run's segments in ``seq`` order [read]
+HEAD     /artifacts/{sha256}                  200 if the store has that content, else 404 [read]
+PUT      /artifacts/{sha256}                  upload raw bytes, streamed and verified [write]
+GET      /artifacts/{sha256}                  download (streamed) [read]
+PUT      /runs/{run_id}/refs/{sha256}         the run references that content [owner/admin]
 DELETE   /runs/{run_id}/refs/{sha256}         drop the reference; bytes go when no run references them
-GET      /openapi.json                        the OpenAPI document of all this
+GET      /whoami                              the caller's token name and scope [read]
+GET      /openapi.json                        the OpenAPI document of all this [read]
 GET      /health                              ``{"status": "ok"}``, no token needed
 =======  ===================================  ==============================================
+
+What is written is checked first (``_rules``): every document against the readers' schema,
+runs append-only for the token that created them, segments immutable.
 
 The store does the storing (atomic writes, content addressing); this module validates what
 comes in (ids, sizes, JSON) so malformed input is a 4xx with a message, never a 500.
@@ -23,24 +28,26 @@ comes in (ids, sizes, JSON) so malformed input is a 4xx with a message, never a 
 
 from __future__ import annotations
 
-import gzip
-import hmac
 import json
 import logging
 import os
 import re
-from typing import Any, Awaitable, Callable
+import threading
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
-from autotrack._errors import ArtifactNotFoundError, RunNotFoundError
+from autotrack.backends import _admin
+from autotrack.server._auth import Principal, Tokens, audit
 from autotrack.server._body import HTTPError, _unlink, read_json, receive_file
-from autotrack.server.openapi import API_PREFIX, openapi_spec
+from autotrack.server._gate import LOOPBACK_NAMES, Gate, error_response, host_name, json_response
+from autotrack.server._rules import check_segment, checked_run_doc, may_write
+from autotrack.server.openapi import openapi_spec
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -53,21 +60,6 @@ DEFAULT_MAX_JSON_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_ARTIFACT_BYTES = 1024**4
 _CHUNK = 1024 * 1024
 
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def _json(request: Request, data: Any, status: int = 200) -> Response:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    headers = {}
-    if len(body) > 1024 and "gzip" in request.headers.get("accept-encoding", ""):
-        body = gzip.compress(body, compresslevel=5)
-        headers["Content-Encoding"] = "gzip"
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
-
-
-def _error(status: int, message: str, **headers: str) -> Response:
-    body = json.dumps({"error": message}).encode("utf-8")
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
 def _run_id(request: Request) -> str:
@@ -92,53 +84,74 @@ def _seq(request: Request) -> int:
 
 
 class _Api:
-    def __init__(self, store: Any, token: str | None, max_json_bytes: int, max_artifact_bytes: int,
-                 tmp_dir: str | None) -> None:
+    def __init__(self, store: Any, max_json_bytes: int, max_artifact_bytes: int, tmp_dir: str | None) -> None:
         self.store = store
-        self.token = token.encode("utf-8") if token else None
         self.max_json = max_json_bytes
         self.max_artifact = max_artifact_bytes
         self.tmp_dir = tmp_dir
+        self._locks = [threading.Lock() for _ in range(64)]  # one run's read-modify-writes in turn
 
-    # -- the guard around every endpoint ---------------------------------------------------
-    def route(self, path: str, endpoint: Handler, methods: list[str], public: bool = False) -> Route:
-        return Route(API_PREFIX + path, self.guard(endpoint, public), methods=methods)
+    def _lock(self, run_id: str) -> threading.Lock:
+        return self._locks[hash(run_id) % len(self._locks)]
 
-    def guard(self, endpoint: Handler, public: bool = False) -> Handler:
-        """The token check and the error-to-status mapping every endpoint shares (the UI's too)."""
-        async def guarded(request: Request) -> Response:
-            if not public and self.token is not None and not self._authorized(request):
-                return _error(401, "missing or wrong token (send 'Authorization: Bearer <token>')",
-                              **{"WWW-Authenticate": "Bearer"})
-            try:
-                return await endpoint(request)
-            except HTTPError as exc:
-                return _error(exc.status, exc.message)
-            except ValueError as exc:  # the store refused an id or a value
-                return _error(400, str(exc))
-            except (FileNotFoundError, RunNotFoundError, ArtifactNotFoundError) as exc:
-                return _error(404, f"not found: {exc}")
-            except OSError as exc:
-                log.warning("store error on %s %s: %s", request.method, request.url.path, exc)
-                return _error(503, f"the store failed: {exc}")
-
-        return guarded
-
-    def _authorized(self, request: Request) -> bool:
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        assert self.token is not None
-        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode("utf-8"), self.token)
+    async def whoami(self, request: Request) -> Response:
+        who = Gate.caller(request)
+        return json_response(request, {"id": who.id, "name": who.name, "scope": who.scope})
 
     # -- runs --------------------------------------------------------------------------------
+    def _current(self, run_id: str) -> Any:
+        """The stored document of a run: None when there is none; a bare marker when it cannot
+        be read (then only an admin may write over it)."""
+        try:
+            return _admin.read_run(self.store, run_id)
+        except ValueError:
+            return {"id": run_id, "corrupt": True}
+
     async def put_run(self, request: Request) -> Response:
         run_id = _run_id(request)
         doc = await read_json(request, self.max_json)
-        if not isinstance(doc, dict):
-            raise HTTPError(422, "a run document is a JSON object")
-        if doc.setdefault("id", run_id) != run_id:
-            raise HTTPError(422, f"the document's id {doc['id']!r} is not the run id in the URL")
-        await run_in_threadpool(self.store.create_run, doc)
-        return _json(request, {"id": run_id, "status": "stored"})
+        who = Gate.caller(request)
+
+        def write() -> None:
+            with self._lock(run_id):
+                current = self._current(run_id)
+                new = checked_run_doc(doc, current, who, run_id)
+                self.store.update_run(run_id, new)
+            was = current.get("status") if isinstance(current, dict) else None
+            if current is None:
+                audit(self.store, who, "run_create", run=run_id)
+            elif new.get("status") != was and new.get("status") != "running":
+                audit(self.store, who, "run_end", run=run_id, status=new.get("status"))
+            elif new.get("status") != was:
+                audit(self.store, who, "run_reopen", run=run_id)
+
+        await run_in_threadpool(write)
+        return json_response(request, {"id": run_id, "status": "stored"})
+
+    def _writable(self, run_id: str, who: Principal) -> None:
+        """A run's segments and references: its owner's (or an admin's); a run whose document
+        has not arrived yet (segments may come first) takes any write token."""
+        current = self._current(run_id)
+        if current is not None:
+            may_write(who, current)
+
+    async def delete_run(self, request: Request) -> Response:
+        run_id = _run_id(request)
+        who = Gate.caller(request)
+
+        def delete() -> int:
+            with self._lock(run_id):
+                if self._current(run_id) is None:
+                    raise HTTPError(404, f"no run {run_id!r}")
+                shas = {art.get("sha256") for seg in self.store.read_segments(run_id) if isinstance(seg, dict)
+                        for art in (seg.get("artifacts") or ()) if isinstance(art, dict)}
+                freed = sum(bool(self.store.release_artifact(run_id, sha)) for sha in shas if isinstance(sha, str))
+                _admin.delete_run(self.store, run_id)
+            audit(self.store, who, "run_delete", run=run_id)
+            return freed
+
+        freed = await run_in_threadpool(delete)
+        return json_response(request, {"id": run_id, "status": "deleted", "artifacts_freed": freed})
 
     # The store hands back a marker for a file it cannot read (docs/format.md, "Validation"):
     # these pass it on as it is, for the client's reader to judge, and never fail a whole
@@ -148,7 +161,7 @@ class _Api:
         """Text with no UTF-8 form (a lone surrogate, kept by the writer from an undecodable file
         name, read back from its ``\\udcxx`` escape) is sent escaped the same way."""
         try:
-            return _json(request, data)
+            return json_response(request, data)
         except UnicodeEncodeError:
             body = json.dumps(data, ensure_ascii=True, separators=(",", ":")).encode("ascii")
             return Response(body, media_type="application/json")
@@ -158,7 +171,10 @@ class _Api:
 
     async def get_run(self, request: Request) -> Response:
         run_id = _run_id(request)
-        for doc in await run_in_threadpool(self.store.list_runs):
+        current = await run_in_threadpool(self._current, run_id)
+        if isinstance(current, dict) and not current.get("corrupt"):
+            return self._stored(request, current)
+        for doc in await run_in_threadpool(self.store.list_runs):  # the store's marker says why
             if isinstance(doc, dict) and doc.get("id") == run_id:
                 return self._stored(request, doc)
         raise HTTPError(404, f"no run {run_id!r}")
@@ -166,16 +182,20 @@ class _Api:
     async def put_segment(self, request: Request) -> Response:
         run_id, seq = _run_id(request), _seq(request)
         segment = await read_json(request, self.max_json)
-        if not isinstance(segment, dict):
-            raise HTTPError(422, "a segment is a JSON object")
-        if segment.setdefault("seq", seq) != seq:
-            raise HTTPError(422, f"the segment's seq {segment['seq']!r} is not {seq} as in the URL")
-        if segment.setdefault("run_id", run_id) != run_id:
-            raise HTTPError(422, "the segment's run_id is not the run id in the URL")
-        # Writing the same (run_id, seq) again replaces the file with the same content: one
-        # segment. That is what makes a retried batch count once.
-        await run_in_threadpool(self.store.append, run_id, seq, segment)
-        return _json(request, {"run_id": run_id, "seq": seq, "status": "stored"})
+        who = Gate.caller(request)
+
+        def write() -> str:
+            with self._lock(run_id):
+                self._writable(run_id, who)
+                stored = _admin.read_segment(self.store, run_id, seq) if _admin.segment_exists(
+                    self.store, run_id, seq) else None
+                if not check_segment(segment, run_id, seq, stored):
+                    return "exists"  # a retried batch, stored once
+                self.store.append(run_id, seq, segment)
+                return "stored"
+
+        status = await run_in_threadpool(write)
+        return json_response(request, {"run_id": run_id, "seq": seq, "status": status})
 
     async def read_segments(self, request: Request) -> Response:
         run_id = _run_id(request)
@@ -198,7 +218,7 @@ class _Api:
     async def put_artifact(self, request: Request) -> Response:
         sha = _sha(request)
         if await run_in_threadpool(self._has, sha):
-            return _json(request, {"sha256": sha, "status": "exists"})
+            return json_response(request, {"sha256": sha, "status": "exists"})
         path, got, size = await receive_file(request, self.max_artifact, self.tmp_dir)
         try:
             if got != sha:
@@ -206,7 +226,7 @@ class _Api:
             await run_in_threadpool(self.store.put_artifact, path)
         finally:
             _unlink(path)
-        return _json(request, {"sha256": sha, "size": size, "status": "created"}, status=201)
+        return json_response(request, {"sha256": sha, "size": size, "status": "created"}, status=201)
 
     async def get_artifact(self, request: Request) -> Response:
         sha = _sha(request)
@@ -228,64 +248,89 @@ class _Api:
 
     async def add_ref(self, request: Request) -> Response:
         run_id, sha = _run_id(request), _sha(request)
-        await run_in_threadpool(self._refs_call("add_ref"), run_id, sha)
-        return _json(request, {"run_id": run_id, "sha256": sha, "status": "stored"})
+        call, who = self._refs_call("add_ref"), Gate.caller(request)
+
+        def add() -> None:
+            self._writable(run_id, who)
+            call(run_id, sha)
+
+        await run_in_threadpool(add)
+        return json_response(request, {"run_id": run_id, "sha256": sha, "status": "stored"})
 
     async def release_ref(self, request: Request) -> Response:
         run_id, sha = _run_id(request), _sha(request)
-        freed = await run_in_threadpool(self._refs_call("release_artifact"), run_id, sha)
-        return _json(request, {"run_id": run_id, "sha256": sha, "freed": bool(freed)})
+        call, who = self._refs_call("release_artifact"), Gate.caller(request)
+
+        def release() -> bool:
+            self._writable(run_id, who)
+            return bool(call(run_id, sha))
+
+        freed = await run_in_threadpool(release)
+        return json_response(request, {"run_id": run_id, "sha256": sha, "freed": freed})
 
     async def spec(self, request: Request) -> Response:
-        return _json(request, openapi_spec())
+        return json_response(request, openapi_spec())
 
     async def health(self, request: Request) -> Response:
-        return _json(request, {"status": "ok"})
+        return json_response(request, {"status": "ok"})
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return _error(exc.status_code, exc.detail or "error", **(exc.headers or {}))
+    return error_response(exc.status_code, exc.detail or "error", **(exc.headers or {}))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return _error(500, f"internal error: {type(exc).__name__}")
+    return error_response(500, f"internal error: {type(exc).__name__}")
 
 
 def create_app(store_uri: str, token: str | None = None, *, max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
                max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES, tmp_dir: str | None = None,
-               read_only: bool = False, ui: bool = True) -> Starlette:
+               read_only: bool = False, ui: bool = True, hosts: tuple[str, ...] = ()) -> Starlette:
     """The tracking server over the store at ``store_uri`` (any URI the file store accepts).
 
-    ``ui`` adds the dashboard at ``/`` (docs/ui.md); ``read_only`` (``autotrack ui``) keeps only
-    the API's reading routes, so nothing can be written through it.
+    ``token`` is an admin token (``AUTOTRACK_TOKEN``); more tokens, with scopes, live in the store
+    (``autotrack token``). With none at all the server is open; bound to loopback (``hosts``: the
+    addresses it is bound to), it then answers only requests whose ``Host`` is a loopback name. ``ui`` adds the
+    dashboard at ``/`` (docs/ui.md); ``read_only`` (``autotrack ui``) keeps only the API's reading
+    routes, so nothing can be written through it.
     """
     from autotrack.backends.base import backend_for, scheme_of
 
     if scheme_of(store_uri) in ("http", "https"):
         raise ValueError("the server stores into a file store (a folder, s3://...), not another server")
-    api = _Api(backend_for(store_uri), token or None, max_json_bytes, max_artifact_bytes, tmp_dir)
-    routes: list[BaseRoute] = [
-        api.route("/runs", api.list_runs, ["GET"]),
-        api.route("/runs/{run_id}", api.get_run, ["GET"]),
-        api.route("/runs/{run_id}", api.put_run, ["PUT"]),
-        api.route("/runs/{run_id}/segments", api.read_segments, ["GET"]),
-        api.route("/runs/{run_id}/segments/{seq}", api.put_segment, ["PUT"]),
-        api.route("/artifacts/{sha256}", api.head_artifact, ["HEAD"]),
-        api.route("/artifacts/{sha256}", api.get_artifact, ["GET"]),
-        api.route("/artifacts/{sha256}", api.put_artifact, ["PUT"]),
-        api.route("/runs/{run_id}/refs/{sha256}", api.add_ref, ["PUT"]),
-        api.route("/runs/{run_id}/refs/{sha256}", api.release_ref, ["DELETE"]),
-        api.route("/openapi.json", api.spec, ["GET"]),
-        api.route("/health", api.health, ["GET"], public=True),
+    store = backend_for(store_uri)
+    names = [host_name(h).lower() for h in hosts if h]
+    # Bound to loopback (the default), an open server answers only to loopback names: a web page
+    # cannot reach it through DNS rebinding. Bound to another address it is open to whoever
+    # reaches it, by any name (``autotrack serve`` warns).
+    allowed = None if any(n not in LOOPBACK_NAMES for n in names) else LOOPBACK_NAMES
+    gate = Gate(Tokens(store, token or None), allowed)
+    api = _Api(store, max_json_bytes, max_artifact_bytes, tmp_dir)
+    read, write, admin = "read", "write", "admin"
+    resources = [
+        ("/runs", {"GET": (api.list_runs, read)}),
+        ("/runs/{run_id}", {"GET": (api.get_run, read), "PUT": (api.put_run, write), "DELETE": (api.delete_run, admin)}),
+        ("/runs/{run_id}/segments", {"GET": (api.read_segments, read)}),
+        ("/runs/{run_id}/segments/{seq}", {"PUT": (api.put_segment, write)}),
+        ("/artifacts/{sha256}", {"HEAD": (api.head_artifact, read), "GET": (api.get_artifact, read),
+                                 "PUT": (api.put_artifact, write)}),
+        ("/runs/{run_id}/refs/{sha256}", {"PUT": (api.add_ref, write), "DELETE": (api.release_ref, write)}),
+        ("/whoami", {"GET": (api.whoami, read)}),
+        ("/openapi.json", {"GET": (api.spec, read)}),
     ]
-    if read_only:
-        routes = [r for r in routes if isinstance(r, Route) and not (r.methods or set()) - {"GET", "HEAD"}]
+    routes: list[BaseRoute] = []
+    for path, methods in resources:
+        if read_only:  # ``autotrack ui``: nothing can be written through it
+            methods = {m: h for m, h in methods.items() if m in ("GET", "HEAD")}
+        if methods:
+            routes.append(gate.resource(path, methods))
+    routes.append(gate.resource("/health", {"GET": (api.health, read)}, public=True))
     if ui:
         from autotrack.ui._routes import ui_routes
 
-        routes += ui_routes(api.store, api.guard, token_required=api.token is not None, read_only=read_only)
+        routes += ui_routes(api.store, gate.guard, token_required=gate.tokens.required, read_only=read_only)
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_exception, Exception: _unexpected})
 
 
@@ -294,6 +339,7 @@ ENV_STORE = "AUTOTRACK_SERVER_STORE"
 ENV_TOKEN = "AUTOTRACK_SERVER_TOKEN"
 ENV_MAX_JSON = "AUTOTRACK_SERVER_MAX_JSON_BYTES"
 ENV_MAX_ARTIFACT = "AUTOTRACK_SERVER_MAX_ARTIFACT_BYTES"
+ENV_HOSTS = "AUTOTRACK_SERVER_HOSTS"
 
 
 def create_app_from_env() -> Starlette:
@@ -303,4 +349,5 @@ def create_app_from_env() -> Starlette:
         os.environ.get(ENV_TOKEN) or None,
         max_json_bytes=int(os.environ.get(ENV_MAX_JSON) or DEFAULT_MAX_JSON_BYTES),
         max_artifact_bytes=int(os.environ.get(ENV_MAX_ARTIFACT) or DEFAULT_MAX_ARTIFACT_BYTES),
+        hosts=tuple(h for h in os.environ.get(ENV_HOSTS, "").split(",") if h),
     )

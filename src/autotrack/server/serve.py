@@ -18,6 +18,7 @@ def serve(store_uri: str, host: str = "127.0.0.1", port: int = 8080, token: str 
     _app.create_app(store_uri, token)  # fail here, in one line, on a bad store URI
     os.environ[_app.ENV_STORE] = store_uri
     os.environ[_app.ENV_TOKEN] = token or ""
+    os.environ[_app.ENV_HOSTS] = host  # without a token, only requests for this name are answered
     if max_json_bytes:
         os.environ[_app.ENV_MAX_JSON] = str(max_json_bytes)
     if max_artifact_bytes:

@@ -74,7 +74,7 @@ def _column(points: Sequence[Any], field: str) -> list[Any]:
 
 def _header(record: RunRecord) -> dict[str, Any]:
     return {"id": record.id, "name": record.name, "experiment": record.experiment, "status": record.status,
-            "framework": record.framework, "parent_id": record.parent_id,
+            "framework": record.framework, "parent_id": record.parent_id, "owner": record.owner,
             "start_time": _iso(record.start_time), "end_time": _iso(record.end_time),
             "duration": record.duration}
 

@@ -112,6 +112,28 @@
     return askingToken;
   }
 
+  // Deleting a run: an admin token's, on a server that writes (not `autotrack ui`), confirmed.
+  var whoami = null;
+  function deleteButton(run) {
+    if (REPORT) return null;
+    var holder = h("span", {"class": "admin-tools"});
+    whoami = whoami || Promise.all([api("/api/v1/whoami"), api("/ui/api/info")]).catch(function () { return [{}, {}]; });
+    whoami.then(function (got) {
+      var me = got[0] || {}, info = got[1] || {};
+      if (me.scope !== "admin" || info.read_only) return;
+      holder.appendChild(h("button", {type: "button", "class": "danger", "data-testid": "delete-run", onclick: function () {
+        if (!window.confirm("Delete run " + run.name + " (" + run.id + ")? Its records and the artifacts no other run uses are removed for good.")) return;
+        fetch("/api/v1/runs/" + encodeURIComponent(run.id), {method: "DELETE", headers: authHeaders()}).then(function (res) {
+          return res.json().catch(function () { return {}; }).then(function (body) {
+            if (!res.ok) throw new Error(body.error || res.statusText);
+            location.hash = "#/";
+          });
+        }).catch(function (err) { window.alert("Not deleted: " + err.message); });
+      }}, "delete run"));
+    });
+    return holder;
+  }
+
   function authHeaders() {
     var token = sessionStorage.getItem(TOKEN_KEY);
     return token ? {Authorization: "Bearer " + token} : {};
@@ -306,8 +328,10 @@
         saveSelected(); draw(data);
       }});
       allBox.checked = data.rows.length > 0 && data.rows.every(function (r) { return selected.has(r.id); });
+      var byCol = data.rows.some(function (r) { return r.owner; });  // runs a tracking server took from tokens
       var head = h("tr", null, h("th", {"class": "pick"}, allBox),
         th("name", "name"), th("status", "status"), th("experiment", "experiment"), th("framework", "framework"),
+        byCol ? h("th", {scope: "col", text: "by"}) : null,
         th("started", "start_time"), th("duration", "duration", "num"),
         metricCols.map(function (k) { return th(k, "metric:" + k + ":" + state.stat, "metric num"); }),
         paramCols.map(function (k) { return th(k, "param:" + k, "param"); }));
@@ -323,6 +347,7 @@
             r.parent_id ? h("span", {"class": "muted child", title: "child of " + r.parent_id, text: " ↳"}) : null),
           h("td", r.problems ? {title: problemLines(r.problems), "data-testid": "problem"} : null, statusBadge(r.status)),
           h("td", {text: r.experiment}), h("td", {text: r.framework || "manual"}),
+          byCol ? h("td", {"data-testid": "owner", text: r.owner || ""}) : null,
           h("td", {title: r.start_time, text: when(r.start_time)}),
           h("td", {"class": "num", text: duration(r.duration)}),
           metricCols.map(function (k) {
@@ -544,6 +569,7 @@
       });
       var facts = {id: run.id, experiment: run.experiment, framework: run.framework || "manual",
                    started: when(run.start_time), ended: when(run.end_time), duration: duration(run.duration)};
+      if (run.owner) facts.by = run.owner;  // the token that created it, on a tracking server
       var rel = [];
       if (run.parent_id) rel.push(h("a", {href: "#/run/" + encodeURIComponent(run.parent_id), text: "parent " + short(run.parent_id)}));
       (run.children || []).forEach(function (c) { rel.push(h("a", {href: "#/run/" + encodeURIComponent(c), text: "child " + short(c)})); });
@@ -553,7 +579,8 @@
         h("div", {"class": "run-head"},
           h("h1", {"data-testid": "run-name", text: run.name}), statusBadge(run.status),
           run.status === "running" && !REPORT ? h("span", {"class": "live-note", text: "live · refreshing"}) : null,
-          REPORT && REPORT.order.length > 1 ? h("a", {href: "#/", text: "← comparison"}) : null),
+          REPORT && REPORT.order.length > 1 ? h("a", {href: "#/", text: "← comparison"}) : null,
+          deleteButton(run)),
         problemBox(run.problems),
         h("div", {"class": "facts"}, kvTable(facts, "run-facts", null, true), rel.length ? h("p", {"class": "related"}, rel) : null),
         run.error ? section("error", "error", h("pre", {"class": "traceback", "data-testid": "traceback", text: run.error})) : null,
