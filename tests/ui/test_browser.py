@@ -311,3 +311,50 @@ def test_report_opens_offline(world, page, tmp_path) -> None:
     assert page.get_by_test_id("run-name").inner_text() == "baseline"
     shot(page, "report-run")
     assert outside == []
+
+
+def test_admin_deletes_a_run_and_the_owner_is_shown(world, tmp_path, monkeypatch) -> None:
+    """On a tracking server with tokens: the table says which token ran what; an admin token's
+    run page has "delete run", which asks first; a write token's has none."""
+    from tests.server.helpers import ServerProcess
+
+    store = str(tmp_path / "served")
+    tokens = {}
+    for name, scope in (("alice", "write"), ("ops", "admin")):
+        out = subprocess.run([sys.executable, "-m", "autotrack", "token", "create", name, "--scope", scope,
+                              "--uri", store], env=dict(os.environ, PYTHONPATH=str(ROOT / "src")),
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        tokens[name] = out.stdout.strip()
+    server = ServerProcess(store, token=None).start()
+    try:
+        monkeypatch.setenv("AUTOTRACK_TOKEN", tokens["alice"])
+        with autotrack.start_run(uri=server.url, name="alices-run") as run:
+            run.log_metric("loss", 0.5, step=0)
+        context = world["browser"].new_context(viewport={"width": 1300, "height": 900})
+        pg = context.new_page()
+        asked: list[str] = []
+        pg.on("dialog", lambda d: (asked.append(d.message), d.accept()))
+        for who in ("alice", "ops"):
+            pg.goto(server.url + "/")
+            pg.evaluate("sessionStorage.clear()")
+            pg.reload()
+            pg.get_by_test_id("token-form").wait_for()
+            pg.get_by_test_id("token-input").fill(tokens[who])
+            pg.keyboard.press("Enter")
+            ready(pg, "runs")
+            assert pg.get_by_test_id("owner").all_inner_texts() == ["alice"]
+            pg.click("a[data-testid=run-link] >> text=alices-run")
+            ready(pg, "run")
+            assert "alice" in pg.get_by_test_id("run-facts").inner_text()
+            pg.wait_for_timeout(300)
+            assert pg.get_by_test_id("delete-run").count() == (1 if who == "ops" else 0)
+        shot(pg, "run-page-admin")
+        pg.get_by_test_id("delete-run").click()
+        ready(pg, "runs")
+        assert asked and "Delete run alices-run" in asked[0]
+        assert row_names(pg) == []
+        assert autotrack.runs(uri=store) == []
+        context.close()
+    finally:
+        server.stop()

@@ -177,9 +177,10 @@ class RunIndex:
     # -- the table ---------------------------------------------------------------------------
     def page(self, *, experiment: str | None = None, status: str | None = None, framework: str | None = None,
              text: str | None = None, sort: str = "start_time", descending: bool = True, offset: int = 0,
-             limit: int = 50) -> dict[str, Any]:
-        """One page of the table, filtered and sorted on the server (see ``_sort_key``)."""
-        rows = self.refresh()
+             limit: int = 50, fresh: bool = False) -> dict[str, Any]:
+        """One page of the table, filtered and sorted on the server (see ``_sort_key``); ``fresh``:
+        listed anew, not from the few seconds' cache (right after a run was deleted)."""
+        rows = self.refresh(force=fresh)
         facets = {"experiment": _counts(r["experiment"] for r in rows),
                   "status": _counts(r["status"] for r in rows),
                   "framework": _counts(r["framework"] or "manual" for r in rows)}

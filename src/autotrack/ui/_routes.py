@@ -75,7 +75,7 @@ def ui_routes(backend: Any, guard: Guard, *, token_required: bool, read_only: bo
             index.page, experiment=q.get("experiment") or None, status=q.get("status") or None,
             framework=q.get("framework") or None, text=q.get("q") or None, sort=q.get("sort") or "start_time",
             descending=q.get("order", "desc") != "asc", offset=_int(request, "offset", 0, 0, 10**9),
-            limit=_int(request, "limit", 50, 1, 500))
+            limit=_int(request, "limit", 50, 1, 500), fresh=q.get("fresh") == "1")
         return _json(result)
 
     def _children(run_id: str) -> list[str]:

@@ -113,7 +113,7 @@
   }
 
   // Deleting a run: an admin token's, on a server that writes (not `autotrack ui`), confirmed.
-  var whoami = null;
+  var whoami = null, listAfresh = false;
   function deleteButton(run) {
     if (REPORT) return null;
     var holder = h("span", {"class": "admin-tools"});
@@ -126,6 +126,7 @@
         fetch("/api/v1/runs/" + encodeURIComponent(run.id), {method: "DELETE", headers: authHeaders()}).then(function (res) {
           return res.json().catch(function () { return {}; }).then(function (body) {
             if (!res.ok) throw new Error(body.error || res.statusText);
+            listAfresh = true;
             location.hash = "#/";
           });
         }).catch(function (err) { window.alert("Not deleted: " + err.message); });
@@ -250,6 +251,7 @@
     function query() {
       var p = new URLSearchParams({sort: state.sort, order: state.order, offset: state.offset, limit: limit});
       ["experiment", "status", "framework", "q"].forEach(function (k) { if (state[k]) p.set(k, state[k]); });
+      if (listAfresh) { p.set("fresh", "1"); listAfresh = false; }  // a run was just deleted
       return "ui/api/runs?" + p.toString();
     }
 
