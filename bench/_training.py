@@ -78,16 +78,16 @@ def lightning_job(mode: str, quick: bool, folder: str) -> float:
     t0 = _clock()
     logger: object = False
     # The loss is logged per step only (self.log's default in training_step) and the Trainer's
-    # loggers get every step (log_every_n_steps=1): autotrack records the same points
-    # (its own log_every_n_steps; by default it records epoch-level values only).
+    # loggers get every step (log_every_n_steps=1): autotrack, with its default settings, records
+    # the same points (it follows the Trainer's log_every_n_steps).
     if mode == "autotrack":
         import autotrack
 
-        autotrack.autolog(uri=os.path.join(folder, "runs"), log_every_n_steps=1)
+        autotrack.autolog(uri=os.path.join(folder, "runs"))
     elif mode == "autotrack-env":  # the URI from AUTOTRACK_URI (workload 6)
         import autotrack
 
-        autotrack.autolog(log_every_n_steps=1)
+        autotrack.autolog()
     elif mode == "mlflow-autolog":
         mlflow = _mlflow(folder)
         mlflow.pytorch.autolog()
@@ -235,6 +235,8 @@ def child(workload: str, mode: str, quick: bool, folder: str) -> float:
 
         found = autotrack.runs(uri=os.path.join(folder, "runs"))
         assert found and all(r.status == "finished" for r in found), [(r.id, r.status) for r in found]
+        if workload == "lightning":  # every step's loss, as the Trainer's loggers would get it
+            assert len(found[0].metrics["loss"]) == (200 if quick else 2000), len(found[0].metrics["loss"])
     return seconds
 
 

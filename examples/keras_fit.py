@@ -4,11 +4,12 @@
     KERAS_BACKEND=torch python examples/keras_fit.py      # the same with the torch backend
     autotrack show last                                   # see what was recorded
 
-One callback records the fit: params (fit arguments, optimizer and its schedule, loss, metrics,
-model size), per-epoch metrics under Keras's names, the learning rate, seeds, data fingerprints,
-the checkpoints ModelCheckpoint writes, EarlyStopping's outcome and the final model. The
-``evaluate()`` after ``fit`` adds ``test_*`` metrics to the same run. ``autotrack.autolog()``
-instead of the callback does the same for every ``fit`` in the script.
+``autotrack.autolog()`` records the fit: params (fit arguments, optimizer and its schedule, loss,
+metrics, model size), per-epoch metrics under Keras's names, the learning rate, seeds, data
+fingerprints, the checkpoints ModelCheckpoint writes, EarlyStopping's outcome and the final
+model; the ``evaluate()`` after ``fit`` adds ``test_*`` metrics to the same run. The
+``AutotrackCallback`` in the list only names the run: a callback alone records what Keras's
+hooks show (docs/integrations/keras.md says what autolog adds).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import tempfile
 import numpy as np
 
 import keras
+
+import autotrack
 from autotrack.integrations.keras import AutotrackCallback
 
 
@@ -30,6 +33,7 @@ def make_data(n: int = 600, d: int = 8, seed: int = 0) -> tuple[np.ndarray, np.n
 
 
 def main(epochs: int = 20) -> None:
+    autotrack.autolog(experiment="quickstart")
     keras.utils.set_random_seed(42)  # recorded in the run
     x, y = make_data()
     x_train, y_train, x_test, y_test = x[:480], y[:480], x[480:], y[480:]

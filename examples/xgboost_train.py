@@ -3,10 +3,11 @@
     python examples/xgboost_train.py        # records into ./autotrack-runs
     autotrack show last                     # the XGBClassifier run
 
-``xgb.train`` is recorded by an explicit ``AutotrackCallback``; ``XGBClassifier.fit`` by
-``autotrack.autolog()``. Each run has the params and the booster's full configuration, metrics
-per iteration under XGBoost's names (``train-logloss``, ``val-auc``, ``validation_0-logloss``),
-best iteration and score, the seed, data fingerprints, feature importance and ``model.ubj``.
+``xgb.train`` is recorded by an explicit ``AutotrackCallback``, which on its own sees what
+XGBoost's hooks show: the booster's full configuration, metrics per iteration under XGBoost's
+names (``train-logloss``, ``val-auc``), best iteration and score, the seed, feature importance and
+``model.ubj``. ``XGBClassifier.fit`` is recorded by ``autotrack.autolog()``, whose wrappers add
+the call's arguments and estimator params and the data fingerprints.
 """
 
 from __future__ import annotations

@@ -31,6 +31,12 @@ def _isolated_store(tmp_path, monkeypatch):
             run.finish("failed", "test ended with the run open")
         except Exception:
             pass
+    from autotrack import _autolog
+
+    if _autolog._settings is not None or _autolog._wanted:  # nor its autolog(): patches would stay on
+        import autotrack
+
+        autotrack.autolog(disable=True)
 
 
 @pytest.fixture

@@ -149,6 +149,11 @@ def autolog(
 
                 uninstall_seed_hooks()
             return
+        if log_checkpoints not in (True, False, "all"):  # refused here, not at the first fit
+            raise ValueError(f"log_checkpoints must be True, False or 'all', not {log_checkpoints!r}")
+        n = log_every_n_steps
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ValueError(f"log_every_n_steps must be a positive int or None, not {n!r}")
         chosen = set(_INTEGRATIONS) if frameworks is None else set(frameworks)
         unknown = chosen - set(_INTEGRATIONS)
         if unknown:

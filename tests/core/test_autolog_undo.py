@@ -12,6 +12,7 @@ from .helpers import python
 
 
 def test_seed_functions_are_restored_by_disable(store):
+    autotrack.autolog(disable=True)  # runs of earlier tests installed the seed hooks: start clean
     original = random.seed
     autotrack.autolog(frameworks=[])
     try:
@@ -40,4 +41,13 @@ def test_disable_before_import_keeps_the_framework_off():
 
 
 def test_is_on_is_the_registry_answer():
+    assert not _autolog.is_on("sklearn")
+
+
+def test_autolog_refuses_bad_settings_at_the_call():
+    import pytest
+
+    for bad in ({"log_every_n_steps": 0}, {"log_every_n_steps": True}, {"log_checkpoints": "some"}):
+        with pytest.raises(ValueError):
+            autotrack.autolog(frameworks=[], **bad)
     assert not _autolog.is_on("sklearn")

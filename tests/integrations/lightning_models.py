@@ -50,3 +50,17 @@ def module_class(ns):
             return {"optimizer": opt, "lr_scheduler": torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)}
 
     return Regressor
+
+
+def csv_received(csv_logger) -> dict[str, list[tuple[int, float]]]:
+    """What a ``CSVLogger`` received in a fit: name -> [(Lightning's step, value)], in order."""
+    import csv
+    import os
+
+    out: dict[str, list[tuple[int, float]]] = {}
+    with open(os.path.join(csv_logger.log_dir, "metrics.csv")) as f:
+        for row in csv.DictReader(f):
+            for name, value in row.items():
+                if name not in ("step", "epoch") and value != "":
+                    out.setdefault(name, []).append((int(row["step"]), float(value)))
+    return out

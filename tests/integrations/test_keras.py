@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import os
 import threading
+import types
 import warnings
 
 import numpy as np
 import pytest
-import wrapt
 
 import autotrack
 from autotrack._autolog import register_integration
@@ -26,17 +26,31 @@ tf = pytest.importorskip("tensorflow")
 
 from keras.src.utils.python_utils import is_default  # noqa: E402  - Keras's own async-dispatch test
 
-from autotrack.integrations import _keras_wrappers as wrappers  # noqa: E402
 from autotrack.integrations.keras import AutotrackCallback  # noqa: E402
 
 register_integration("keras", ["keras"], "autotrack.integrations.keras")  # as _autolog._INTEGRATIONS will
+
+PATCHED = ("fit", "evaluate", "save", "save_weights")
+
+
+def class_attributes():
+    """What every class of keras.Model's MRO holds under the names autolog wraps (``fit`` lives
+    on the backend's trainer class, ``save`` on Model itself)."""
+    return {(cls, name): vars(cls).get(name) for cls in keras.Model.__mro__ for name in PATCHED}
+
+
+ORIGINALS = class_attributes()  # importing the integration (and the callback) patched nothing
+
+
+def restored():
+    return all(value is ORIGINALS[key] for key, value in class_attributes().items())
 
 
 @pytest.fixture(autouse=True)
 def _autolog_off():
     yield
     autotrack.autolog(disable=True)
-    assert not wrappers.recording, "a fit left its callback registered"
+    assert restored(), "autolog(disable=True) puts back the very same functions"
 
 
 def data(n=64, seed=0):
@@ -51,7 +65,7 @@ def model(lr=0.05, metrics=("mae",)):
     return m
 
 
-def test_fit_records_params_metrics_seeds_data_and_model(store, tmp_path):
+def fit_with_schedule(store, tmp_path, **fit):
     keras.utils.set_random_seed(11)
     tf.random.set_seed(12)
     x, y = data()
@@ -59,13 +73,19 @@ def test_fit_records_params_metrics_seeds_data_and_model(store, tmp_path):
     m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)])
     m.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.5), loss=keras.losses.Huber(delta=2.0),
               metrics=["mae", keras.metrics.RootMeanSquaredError()])
+    ckpt = keras.callbacks.ModelCheckpoint(str(tmp_path / "c-{epoch}.keras"))
     m.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, class_weight=None, verbose=0,
-          callbacks=[AutotrackCallback(uri=store, experiment="tiny")])
+          callbacks=[AutotrackCallback(uri=store, experiment="tiny"), ckpt], **fit)
     (run,) = autotrack.runs(uri=store)
+    return m, x, run
+
+
+def test_callback_alone_records_a_complete_run(store, tmp_path):
+    m, x, run = fit_with_schedule(store, tmp_path)
+    assert restored(), "an explicit callback patches nothing"
     assert run.framework == "keras" and run.status == "finished" and run.experiment == "tiny"
     p = run.params
-    assert (p["epochs"], p["batch_size"], p["validation_split"], p["initial_epoch"]) == (3, 16, 0.25, 0)
-    assert p["steps_per_epoch"] is None and p["shuffle"] is True and p["class_weight"] is False
+    assert p["epochs"] == 3 and p["steps"] == 3, "from Keras's callback params"
     assert p["optimizer/name"] == "SGD" and p["optimizer/momentum"] == 0.5
     assert p["optimizer/learning_rate/name"] == "ExponentialDecay"
     assert p["optimizer/learning_rate/initial_learning_rate"] == 0.1 and p["optimizer/learning_rate/decay_steps"] == 4
@@ -73,6 +93,7 @@ def test_fit_records_params_metrics_seeds_data_and_model(store, tmp_path):
     assert p["metrics"] == ["mae", "root_mean_squared_error"]
     assert p["model/params_total"] == 3 * 4 + 4 + 4 + 1 == p["model/params_trainable"] and p["model/layers"] == 2
     assert p["backend"] == "tensorflow" and p["model/class"] == "Sequential" and p["stop_training"] is False
+    assert "batch_size" not in p and "callbacks" not in p and not run.data, "fit's arguments: autolog's part"
     mt = run.metrics
     for name in ("loss", "val_loss", "mae", "val_mae", "root_mean_squared_error", "val_root_mean_squared_error"):
         assert [pt.epoch for pt in mt[name]] == [0, 1, 2], name
@@ -80,15 +101,28 @@ def test_fit_records_params_metrics_seeds_data_and_model(store, tmp_path):
     assert mt["loss"][-1].value == pytest.approx(m.history.history["loss"][-1])
     assert [pt.value for pt in mt["learning_rate"]] == pytest.approx([0.1 * 0.5 ** (s / 4) for s in (3, 6, 9)])
     assert not any(name.startswith("batch_") or name.startswith("test_") for name in mt)
+    assert run.seeds["keras.global_seed"] == 11 and run.seeds["tf.global_seed"] == 12, "seeded before the run"
+    (final,) = run.artifacts  # ModelCheckpoint's files: autolog's part (it sees who saves)
+    assert final.name == "model.keras" and final.kind == "model"
+    assert final.metadata["epoch"] == 2 and final.metadata["step"] == 9 and final.metadata["format"] == "keras"
+    final.download(tmp_path / "restored.keras")
+    restored_model = keras.models.load_model(tmp_path / "restored.keras")
+    np.testing.assert_allclose(restored_model.predict(x, verbose=0), m.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_autolog_adds_fit_arguments_data_callbacks_and_checkpoints(store, tmp_path):
+    autotrack.autolog(frameworks=["keras"])
+    _, _, run = fit_with_schedule(store, tmp_path)
+    p = run.params
+    assert (p["epochs"], p["batch_size"], p["validation_split"], p["initial_epoch"]) == (3, 16, 0.25, 0)
+    assert p["steps_per_epoch"] is None and p["shuffle"] is True and p["class_weight"] is False
+    assert p["callbacks"] == ["ModelCheckpoint"] and p["optimizer/momentum"] == 0.5
     assert run.seeds["keras.utils.set_random_seed"] == 11 and run.seeds["tf.random.set_seed"] == 12
     train = run.data["train"]
     assert [part["shape"] for part in train["parts"]] == [[64, 3], [64, 1]]
     assert [part["dtype"] for part in train["parts"]] == ["float32", "float32"] and len(train["sha256"]) == 64
-    (final,) = [a for a in run.artifacts if a.kind == "model"]
-    assert final.name == "model.keras" and final.metadata["epoch"] == 2 and final.metadata["step"] == 9
-    final.download(tmp_path / "restored.keras")
-    restored = keras.models.load_model(tmp_path / "restored.keras")
-    np.testing.assert_allclose(restored.predict(x, verbose=0), m.predict(x, verbose=0), rtol=1e-6)
+    names = sorted(a.name for a in run.artifacts)
+    assert names == ["checkpoints/c-1.keras", "checkpoints/c-2.keras", "checkpoints/c-3.keras", "model.keras"]
 
 
 def test_autolog_one_run_per_fit_and_the_users_list_untouched(store):
@@ -122,10 +156,13 @@ class TrainsAnother(keras.callbacks.Callback):
         model().fit(x, y, epochs=3, verbose=0, callbacks=[AutotrackCallback()])
 
 
-def test_only_the_outermost_fit_records(store):
-    autotrack.autolog(uri=store, frameworks=["keras"])
+@pytest.mark.parametrize("autolog", [True, False])
+def test_only_the_outermost_fit_records(store, autolog):
+    if autolog:
+        autotrack.autolog(uri=store, frameworks=["keras"])
     x, y = data()
-    model().fit(x, y, epochs=2, verbose=0, callbacks=[TrainsAnother()])
+    model().fit(x, y, epochs=2, verbose=0, callbacks=[TrainsAnother()] if autolog else
+                [AutotrackCallback(uri=store), TrainsAnother()])
     (run,) = autotrack.runs(uri=store)
     assert [pt.epoch for pt in run.metrics["loss"]] == [0, 1] and run.status == "finished"
 
@@ -155,6 +192,7 @@ def test_batch_hooks_only_when_asked(store):
 
 @pytest.mark.parametrize("ours_first", [True, False])
 def test_checkpoints_recorded_as_written(store, tmp_path, ours_first):
+    autotrack.autolog(frameworks=["keras"])  # the save wrappers see who writes a file
     x, y = data()
     best = keras.callbacks.ModelCheckpoint(str(tmp_path / "best" / "best.keras"), monitor="val_loss",
                                            save_best_only=True)
@@ -189,6 +227,7 @@ def test_checkpoints_recorded_as_written(store, tmp_path, ours_first):
 
 
 def test_early_stopping_is_a_normal_finish(store, tmp_path):
+    autotrack.autolog(frameworks=["keras"])
     x, y = data()
     stop = keras.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=1e9)  # stops after 2 epochs
     ckpt = keras.callbacks.ModelCheckpoint(str(tmp_path / "c.keras"))
@@ -212,24 +251,56 @@ class Boom(keras.callbacks.Callback):
             raise self.exc
 
 
-@pytest.mark.parametrize("autolog", [False, True])
-def test_user_exception_fails_the_run_and_propagates(store, autolog):
-    if autolog:
-        autotrack.autolog(uri=store, frameworks=["keras"])
+def test_user_exception_fails_the_run_and_propagates(store):
+    autotrack.autolog(uri=store, frameworks=["keras"])
     error = ValueError("bad batch")
     x, y = data()
-    callbacks = [Boom(error)] if autolog else [AutotrackCallback(uri=store), Boom(error)]
     with pytest.raises(ValueError) as caught:
-        model().fit(x, y, epochs=5, verbose=0, callbacks=callbacks)
+        model().fit(x, y, epochs=5, verbose=0, callbacks=[Boom(error)])
     assert caught.value is error
     run = autotrack.last_run(store)
     assert run.status == "failed" and "ValueError: bad batch" in run.error
-    # before the failing callback, ours sees the epoch that raised; autolog's (appended last) does not
-    assert [pt.epoch for pt in run.metrics["loss"]] == ([0] if autolog else [0, 1])
+    assert [pt.epoch for pt in run.metrics["loss"]] == [0], "autolog's callback, appended last, missed epoch 1"
     assert autotrack.active_run() is None
 
 
+@pytest.mark.parametrize("same_callback", [True, False])
+def test_callback_alone_a_fit_that_raised_is_failed_by_the_next_fit(store, same_callback):
+    x, y = data()
+    first_cb = AutotrackCallback(uri=store)
+    with pytest.raises(ValueError):
+        model().fit(x, y, epochs=5, verbose=0, callbacks=[first_cb, Boom(ValueError("bad batch"))])
+    assert autotrack.last_run(store).status == "running", "no hook hears of the exception"
+    model().fit(x, y, epochs=1, verbose=0, callbacks=[first_cb if same_callback else AutotrackCallback(uri=store)])
+    second, first = autotrack.runs(uri=store)
+    assert first.status == "failed" and "the fit did not complete" in first.error
+    assert [pt.epoch for pt in first.metrics["loss"]] == [0, 1], "the epoch that raised is kept"
+    assert second.status == "finished" and len(second.metrics["loss"]) == 1 and autotrack.active_run() is None
+
+
+@pytest.mark.slow
+def test_callback_alone_a_fit_that_raised_is_failed_at_the_programs_end(store):
+    proc = python(f"""
+        import numpy as np, keras
+        from autotrack.integrations.keras import AutotrackCallback
+        class Boom(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                raise ValueError("bad batch")
+        m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        m.compile("sgd", "mse")
+        callbacks = [AutotrackCallback(uri={store!r}), Boom()]
+        try:
+            m.fit(np.zeros((8, 3)), np.zeros(8), epochs=2, verbose=0, callbacks=callbacks)
+        except ValueError:
+            pass  # the program goes on, and ends well
+    """, env={"KERAS_BACKEND": "tensorflow"}, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = autotrack.last_run(store)
+    assert run.status == "failed" and "did not complete" in run.error and len(run.metrics["loss"]) == 1
+
+
 def test_keyboard_interrupt_is_killed(store):
+    autotrack.autolog(frameworks=["keras"])
     x, y = data()
     with pytest.raises(KeyboardInterrupt):
         model().fit(x, y, epochs=3, verbose=0, callbacks=[AutotrackCallback(uri=store), Boom(KeyboardInterrupt())])
@@ -290,6 +361,7 @@ class _ThreadRecordingStore(FileStore):
 
 
 def test_no_store_io_on_the_training_thread(tmp_path):
+    autotrack.autolog(frameworks=["keras"])
     register_backend("kerasthreads", lambda uri: _ThreadRecordingStore(str(tmp_path / "s")), clobber=True)
     x, y = data()
     ckpt = keras.callbacks.ModelCheckpoint(str(tmp_path / "c-{epoch}.keras"))
@@ -340,7 +412,98 @@ def test_tf_keras_is_recorded(store):
     assert run.data["train"]["parts"][0]["type"] == "tensorflow.Tensor"
 
 
+class TinyGAN(keras.Model):
+    """The GAN of Keras's guide "Customizing what happens in fit()", in miniature: its own
+    compile(d_optimizer, g_optimizer, loss_fn) and train_step; Keras's default optimizer never steps."""
+
+    def __init__(self, discriminator, generator, latent_dim):
+        super().__init__()
+        self.discriminator, self.generator, self.latent_dim = discriminator, generator, latent_dim
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.seed_generator = keras.random.SeedGenerator(1337)
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker]
+
+    def compile(self, d_optimizer, g_optimizer, loss_fn):
+        super().compile()
+        self.d_optimizer, self.g_optimizer, self.loss_fn = d_optimizer, g_optimizer, loss_fn
+
+    def train_step(self, real):
+        real = real[0] if isinstance(real, tuple) else real
+        n = tf.shape(real)[0]
+        noise = keras.random.normal((n, self.latent_dim), seed=self.seed_generator)
+        labels = tf.concat([tf.ones((n, 1)), tf.zeros((n, 1))], axis=0)
+        with tf.GradientTape() as tape:
+            d_loss = self.loss_fn(labels, self.discriminator(tf.concat([self.generator(noise), real], axis=0)))
+        grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
+        self.d_optimizer.apply(grads, self.discriminator.trainable_weights)
+        with tf.GradientTape() as tape:
+            g_loss = self.loss_fn(tf.zeros((n, 1)), self.discriminator(self.generator(noise)))
+        grads = tape.gradient(g_loss, self.generator.trainable_weights)
+        self.g_optimizer.apply(grads, self.generator.trainable_weights)
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        return {"d_loss": self.d_loss_tracker.result(), "g_loss": self.g_loss_tracker.result()}
+
+
+class CallableGAN(TinyGAN):
+    def call(self, noise):
+        return self.discriminator(self.generator(noise))
+
+
+def tiny_gan(cls=TinyGAN):
+    disc = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)], name="discriminator")
+    gen = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4, activation="sigmoid")], name="generator")
+    gan = cls(discriminator=disc, generator=gen, latent_dim=2)
+    gan.compile(d_optimizer=keras.optimizers.Adam(learning_rate=0.0003),
+                g_optimizer=keras.optimizers.Adam(learning_rate=0.0003),
+                loss_fn=keras.losses.BinaryCrossentropy(from_logits=True))
+    return gan
+
+
+@pytest.mark.parametrize("built", [False, True])
+def test_custom_compile_and_train_step_gan(store, tmp_path, built):
+    autotrack.autolog(uri=store, frameworks=["keras"])
+    gan = tiny_gan(CallableGAN if built else TinyGAN)
+    if built:
+        gan(np.zeros((1, 2), "float32"))  # a GAN with call(): built, so its weights can be saved alone
+    real = np.random.default_rng(0).random((40, 4)).astype("float32")
+    gan.fit(real, batch_size=8, epochs=2, verbose=0)
+    run = autotrack.last_run(store)
+    p, m = run.params, run.metrics
+    assert run.status == "finished"
+    for name in ("d_optimizer", "g_optimizer"):
+        assert p[f"{name}/name"] == "Adam" and p[f"{name}/learning_rate"] == pytest.approx(3e-4)
+        assert [pt.value for pt in m[f"{name}/learning_rate"]] == pytest.approx([3e-4, 3e-4])
+    assert not [k for k in p if k.startswith("optimizer/")], "Keras's default RMSprop never stepped"
+    assert "learning_rate" not in m and p["model/params_total"] == 4 * 1 + 1 + 2 * 4 + 4
+    assert [pt.step for pt in m["d_loss"]] == [5, 10] and [pt.epoch for pt in m["g_loss"]] == [0, 1], "batches"
+    models = {a.name: a for a in run.artifacts if a.kind == "model"}
+    if built:
+        (weights,) = models.values()
+        assert weights.name == "model.weights.h5" and weights.metadata["format"] == "weights"
+        assert "get_config" in weights.metadata["full_save_error"] and weights.metadata["step"] == 10
+        weights.download(tmp_path / "w.weights.h5")
+        again = tiny_gan(CallableGAN)
+        again(np.zeros((1, 2), "float32"))
+        again.load_weights(tmp_path / "w.weights.h5")
+        noise = np.random.default_rng(1).normal(size=(3, 2)).astype("float32")
+        np.testing.assert_allclose(again(noise), gan(noise), rtol=1e-6)
+    else:  # never built: Keras saves neither it nor its weights; the models it holds, whole
+        assert set(models) == {"model/generator.keras", "model/discriminator.keras"}
+        meta = models["model/generator.keras"].metadata
+        assert meta["format"] == "parts" and "NotImplementedError" in meta["full_save_error"]
+        assert "not yet been built" in meta["weights_save_error"]
+        models["model/generator.keras"].download(tmp_path / "g.keras")
+        noise = np.ones((2, 2), "float32")
+        np.testing.assert_allclose(keras.models.load_model(tmp_path / "g.keras")(noise), gan.generator(noise))
+
+
 def test_evaluate_lands_in_the_users_run(store):
+    autotrack.autolog(frameworks=["keras"])
     x, y = data()
     m = model()
     with autotrack.start_run(uri=store, name="mine") as run:
@@ -377,26 +540,30 @@ def test_evaluate_after_autolog_fit_reopens_its_run(store):
     assert alone.params["optimizer/name"] == "Adam" and alone.params["model/params_total"] == 21
     assert failed.status == "failed" and type(caught.value).__name__ in failed.error
     autotrack.autolog(disable=True)
-    model().evaluate(x, y, verbose=0)  # no autolog, no callback, no fit before: nothing recorded
+    first.evaluate(x, y, verbose=0)  # evaluate() is autolog's: nothing recorded without it
     assert len(autotrack.runs(uri=store)) == 4
 
 
-def test_disable_stops_recording_and_leaves_inert_wrappers(store):
-    def wrapped():
-        return isinstance(vars(keras.Model).get("fit"), wrapt.FunctionWrapper)
-
+def test_disable_restores_every_original_and_the_callback_still_records(store, tmp_path):
+    assert all(f is None or type(f) is types.FunctionType for f in ORIGINALS.values()), "import patched nothing"
+    AutotrackCallback(uri=store)
+    assert restored(), "making a callback patches nothing"
     autotrack.autolog(uri=store, frameworks=["keras"])
-    assert wrapped()
-    autotrack.autolog(disable=True)
+    assert not restored()
     x, y = data()
+    m = model()
+    m.fit(x, y, epochs=1, verbose=0)
+    m.evaluate(x, y, verbose=0)
+    m.save(tmp_path / "m.keras")
+    m.save_weights(tmp_path / "m.weights.h5")
+    autotrack.autolog(disable=True)
+    assert restored(), "fit, evaluate, save, save_weights: the very same functions, on the very same classes"
     model().fit(x, y, epochs=1, verbose=0)
-    assert autotrack.runs(uri=store) == [], "no autolog, no callback: nothing recorded"
-    # ``fit`` is looked up before the callback is made: the wrapper must still be there for it
+    assert len(autotrack.runs(uri=store)) == 1, "no autolog, no callback: nothing recorded"
     model().fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[AutotrackCallback(uri=store)])
-    first = autotrack.last_run(store)
-    assert first.status == "finished" and first.params["epochs"] == 2 and first.params["batch_size"] == 8
-    assert len(first.metrics["loss"]) == 2 and first.artifact("model.keras")
-    assert wrapped()
+    last = autotrack.last_run(store)
+    assert last.status == "finished" and last.params["epochs"] == 2 and last.params["steps"] == 8
+    assert len(last.metrics["loss"]) == 2 and last.artifact("model.keras")
 
 
 TORCH_SCRIPT = """

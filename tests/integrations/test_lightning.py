@@ -13,12 +13,13 @@ import autotrack
 
 L = pytest.importorskip("lightning")
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint  # noqa: E402
+from lightning.pytorch.loggers import CSVLogger  # noqa: E402
 
 from autotrack.integrations.lightning import AutotrackCallback  # noqa: E402
 
 from tests.dead_store import DeadStore  # noqa: E402
 
-from .lightning_models import loaders, module_class  # noqa: E402
+from .lightning_models import csv_received, loaders, module_class  # noqa: E402
 
 Regressor = module_class(L.pytorch)
 
@@ -58,7 +59,7 @@ def test_fit_records_params_metrics_seeds_data(store):
     assert [pt.step for pt in m["val_loss"]] == [2, 4, 6]
     assert "train_loss_step" not in m and "train_loss_epoch" not in m
     assert [pt.value for pt in m["lr"]] == pytest.approx([0.05, 0.025, 0.0125])
-    assert run.seeds["lightning.seed_everything"] == 7 and run.seeds["torch.manual_seed"] == 7
+    assert run.seeds["PL_GLOBAL_SEED"] == 7 and run.seeds["torch.initial_seed"] == 7  # seeded before the run
     assert run.data["train"]["samples"] == 64 and run.data["train"]["batch_size"] == 16
     assert run.data["train"]["batches"] == 4 and len(run.data["train"]["sha256"]) == 64
     assert run.data["val"]["samples"] == 32
@@ -156,6 +157,19 @@ def test_autolog_one_run_per_fit_no_duplicates_callbacks_untouched(store):
     assert first["early_stopping/monitor"] == "val_loss" and "early_stopping/stopped_epoch" in first
 
 
+def test_autolog_test_after_fit_lands_in_the_fit_run_and_checkpoint_taps_go(store, tmp_path):
+    autotrack.autolog(uri=store)
+    train, val = loaders()
+    t = L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, default_root_dir=tmp_path)
+    model = Regressor()
+    t.fit(model, train, val)
+    assert "save_checkpoint" not in vars(t) and "remove_checkpoint" not in vars(t.strategy)  # put back
+    t.test(model, dataloaders=val, ckpt_path="best", verbose=False)  # loads the fit's checkpoint: no resume
+    (run,) = autotrack.runs(uri=store)
+    assert {"train_loss", "val_loss", "test_loss"} <= set(run.metrics) and run.status == "finished"
+    assert any(a.kind == "checkpoint" for a in run.artifacts) and "resumed_from" not in run.tags
+
+
 def test_test_after_fit_lands_in_the_fit_run(store):
     train, val = loaders()
     t = trainer([AutotrackCallback(uri=store)], max_epochs=1)
@@ -171,7 +185,7 @@ def test_test_after_fit_lands_in_the_fit_run(store):
 
 def test_user_run_wraps_fit_and_test(store):
     train, val = loaders()
-    autotrack.autolog()
+    autotrack.autolog(uri=store)
     with autotrack.start_run(uri=store, name="mine") as run:
         t = trainer(max_epochs=1)
         t.fit(Regressor(), train, val)
@@ -179,6 +193,8 @@ def test_user_run_wraps_fit_and_test(store):
     (rec,) = autotrack.runs(uri=store)
     assert rec.id == run.id and rec.framework == "lightning"
     assert {"train_loss", "val_loss", "test_loss"} <= set(rec.metrics)
+    t.test(Regressor(), dataloaders=val, verbose=False)  # your run has ended: a run of its own, yours stays shut
+    assert len(autotrack.runs(uri=store)) == 2 and len(autotrack.get_run(run.id, uri=store).metrics["test_loss"]) == 1
 
 
 def test_resume_is_a_new_run_tagged_with_the_old_one(store, tmp_path):
@@ -193,38 +209,106 @@ def test_resume_is_a_new_run_tagged_with_the_old_one(store, tmp_path):
     assert second.tags["resumed_from_checkpoint"] == os.path.abspath(ckpt.last_model_path)
 
 
-def test_per_step_metrics_only_when_asked(store, tmp_path):
-    from lightning.pytorch.loggers import CSVLogger
+def _recorded(run, rename=None):
+    """The run's points as a CSVLogger numbers them: name -> [(global_step - 1, value)] (Lightning's
+    loggers count the step being done from 0; autotrack records the steps done, ``trainer.global_step``)."""
+    return {(rename or {}).get(name, name): [(pt.step - 1, pytest.approx(pt.value)) for pt in points]
+            for name, points in run.metrics.items() if name != "lr"}
 
+
+def test_per_step_loss_recorded_by_default_at_the_trainers_cadence(store, tmp_path):
+    class StepLoss(Regressor):
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            loss = torch.nn.functional.mse_loss(self.net(x), y)
+            self.log("train_loss", loss)  # Lightning's default in training_step: per step only
+            return loss
+
+    csv = CSVLogger(tmp_path)
+    train, val = loaders()  # 4 batches an epoch, 12 steps
+    L.Trainer(max_epochs=3, log_every_n_steps=3, logger=csv, default_root_dir=tmp_path,
+              callbacks=[AutotrackCallback(uri=store)]).fit(StepLoss(), train, val)
+    received = csv_received(csv)
+    assert [s for s, _ in received["train_loss"]] == [2, 5, 8, 11]
+    run = autotrack.last_run(store)
+    assert _recorded(run)["train_loss"] == received["train_loss"]
+    assert [pt.epoch for pt in run.metrics["train_loss"]] == [0, 1, 2, 2]
+
+
+@pytest.mark.parametrize("settings", [
+    dict(max_epochs=2, log_every_n_steps=1, accumulate_grad_batches=2, val_check_interval=0.5),
+    dict(max_steps=11, log_every_n_steps=3, val_check_interval=3, enable_checkpointing=True),  # stops mid-epoch
+], ids=["accumulate-validate-twice", "max-steps"])
+def test_every_value_the_loggers_receive_same_steps_same_values(store, tmp_path, settings):
+    class Logs(Regressor):
+        def training_step(self, batch, batch_idx):
+            self.log("seen", float(batch_idx + 10 * self.current_epoch))  # per step only
+            self.log("acc", float(batch_idx), on_step=False, on_epoch=True)  # per epoch only: the mean
+            return super().training_step(batch, batch_idx)  # train_loss: per step and per epoch
+
+        def on_train_epoch_end(self):
+            self.log("epoch_hook", float(self.current_epoch))  # logged after the callbacks' hook
+
+        def on_validation_epoch_end(self):
+            self.log("val_hook", 1.0 + self.current_epoch)
+
+    csv = CSVLogger(tmp_path)
+    train, val = loaders(batch_size=8)  # 8 batches an epoch
+    trainer = L.Trainer(logger=csv, default_root_dir=tmp_path, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[AutotrackCallback(uri=store)], **settings)
+    trainer.fit(Logs(), train, val)
+    received = csv_received(csv)
+    assert set(received) == {"seen", "acc", "train_loss_step", "train_loss_epoch", "epoch_hook", "val_loss", "val_hook"}
+    run = autotrack.last_run(store)
+    assert _recorded(run, rename={"train_loss": "train_loss_epoch"}) == received
+    assert [pt.epoch for pt in run.metrics["acc"]] == [0, 1] and run.metrics["acc"][0].value == 3.5
+
+
+def test_own_log_every_n_steps_overrides_the_trainers(store, tmp_path):
     class StepOnly(Regressor):
         def training_step(self, batch, batch_idx):
-            self.log("seen", float(batch_idx + 10 * self.current_epoch))  # on_step only (the default here)
+            self.log("seen", float(batch_idx + 10 * self.current_epoch))
             return super().training_step(batch, batch_idx)
 
     train, val = loaders()
-    trainer([AutotrackCallback(uri=store)], max_epochs=1).fit(StepOnly(), train, val)
-    assert "train_loss_step" not in autotrack.last_run(store).metrics and "seen" not in autotrack.last_run(store).metrics
-    csv = CSVLogger(tmp_path)  # Lightning's own logger, every step: what the values must be
-    trainer([AutotrackCallback(uri=store, log_every_n_steps=2)], max_epochs=2, logger=csv,
-            log_every_n_steps=1).fit(StepOnly(), train, val)
+    trainer([AutotrackCallback(uri=store, log_every_n_steps=2)], max_epochs=2, log_every_n_steps=1).fit(
+        StepOnly(), train, val)
     m = autotrack.last_run(store).metrics
-    assert [pt.step for pt in m["train_loss_step"]] == [2, 4, 6, 8]
     assert [(pt.step, pt.epoch, pt.value) for pt in m["seen"]] == [(2, 0, 1.0), (4, 0, 3.0), (6, 1, 11.0), (8, 1, 13.0)]
-    import csv as csvmod
+    assert [pt.step for pt in m["train_loss_step"]] == [2, 4, 6, 8]
+    assert [pt.epoch for pt in m["train_loss"]] == [0, 1]  # the epoch means are unchanged
+    trainer([AutotrackCallback(uri=store)], max_epochs=2, log_every_n_steps=0).fit(StepOnly(), train, val)
+    m = autotrack.last_run(store).metrics  # the Trainer logs no steps: neither do we
+    assert "seen" not in m and "train_loss_step" not in m and [pt.epoch for pt in m["train_loss"]] == [0, 1]
 
-    with open(os.path.join(csv.log_dir, "metrics.csv")) as f:
-        logged = {int(r["step"]): float(r["train_loss_step"]) for r in csvmod.DictReader(f) if r.get("train_loss_step")}
-    assert [pt.value for pt in m["train_loss_step"]] == pytest.approx([logged[s - 1] for s in (2, 4, 6, 8)])
-    assert [pt.epoch for pt in m["train_loss"]] == [0, 1]  # the epoch values are unchanged
 
+def test_manual_optimization_steps_like_the_loggers(store, tmp_path):
+    class TwoOptimizers(Regressor):
+        def __init__(self):
+            super().__init__()
+            self.automatic_optimization = False
 
-def test_per_step_metrics_fall_back_to_callback_metrics(store, monkeypatch):
-    from autotrack.integrations import lightning as adapter
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            for opt in self.optimizers():  # two optimizer steps a batch, like a GAN
+                loss = torch.nn.functional.mse_loss(self.net(x), y)
+                opt.zero_grad()
+                self.manual_backward(loss)
+                opt.step()
+            self.log("g_loss", loss)
+            return loss
 
-    monkeypatch.setattr(adapter, "step_metrics", lambda trainer: None)  # a Lightning we cannot read
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.01), torch.optim.SGD(self.parameters(), lr=0.01)
+
+    csv = CSVLogger(tmp_path)
     train, val = loaders()
-    trainer([AutotrackCallback(uri=store, log_every_n_steps=2)], max_epochs=1).fit(Regressor(), train, val)
-    assert [pt.step for pt in autotrack.last_run(store).metrics["train_loss_step"]] == [2, 4]
+    trainer([AutotrackCallback(uri=store)], max_epochs=2, log_every_n_steps=3, logger=csv).fit(
+        TwoOptimizers(), train, val)
+    received = csv_received(csv)["g_loss"]
+    points = autotrack.last_run(store).metrics["g_loss"]
+    assert [s for s, _ in received] == [2, 5] and [pt.step for pt in points] == [6, 12]  # optimizer steps
+    assert [pt.value for pt in points] == pytest.approx([v for _, v in received])
 
 
 def test_early_stopping_recorded(store):

@@ -52,6 +52,51 @@ def test_pytorch_lightning_autolog(store):
     assert [p.epoch for p in run.metrics["train_loss"]] == [0, 1]
 
 
+def test_autolog_disable_restores_both_namespaces_trainer_methods(store):
+    import lightning as L
+
+    methods = ("fit", "validate", "test")
+    originals = {(ns, m): vars(ns.Trainer)[m] for ns in (L.pytorch, pl) for m in methods}
+    autotrack.autolog(uri=store)
+    try:
+        train, val = loaders()
+        for ns in (L.pytorch, pl):
+            t = ns.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_checkpointing=False)
+            t.fit(module_class(ns)(), train, val)
+            t.validate(module_class(ns)(), dataloaders=val)
+        assert all(vars(ns.Trainer)[m] is not originals[ns, m] for ns in (L.pytorch, pl) for m in methods)
+    finally:
+        autotrack.autolog(disable=True)
+    assert all(vars(ns.Trainer)[m] is originals[ns, m] for ns in (L.pytorch, pl) for m in methods)
+    assert len(autotrack.runs(uri=store)) == 2  # each validate() reopened its fit's run
+
+
+def test_autolog_before_import_patches_each_namespace_when_imported(tmp_path):
+    script = tmp_path / "late_import.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {TESTS!r})
+        import autotrack
+        autotrack.autolog(uri={str(tmp_path / "runs")!r})
+        import lightning.pytorch as lp  # imported after autolog(): patched as it is imported
+        import pytorch_lightning as pl  # the other namespace, later still (the callback class predates it)
+        from integrations.lightning_models import loaders, module_class
+
+        pl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_checkpointing=False).fit(
+            module_class(pl)(), *loaders())
+        assert "train_loss" in autotrack.last_run({str(tmp_path / "runs")!r}).metrics
+        names = ("fit", "validate", "test")
+        originals = {{(ns, m): vars(ns.Trainer)[m].__wrapped__ for ns in (lp, pl) for m in names}}
+        autotrack.autolog(disable=True)
+        assert all(vars(ns.Trainer)[m] is originals[ns, m] for ns, m in originals)
+        print("ok")
+    """))
+    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-4000:]
+
+
 @pytest.mark.slow
 def test_ddp_two_processes_record_one_complete_run(store, tmp_path):
     script = tmp_path / "train_ddp.py"

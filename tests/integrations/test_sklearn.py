@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
+import sys
 import warnings
 
 import numpy as np
 import pytest
 
 import autotrack
-from autotrack._autolog import register_integration
+from autotrack._autolog import is_on
 from autotrack._capture.data import fingerprint
 from autotrack._safety import AutotrackWarning
 from autotrack.backends import register_backend
@@ -26,16 +28,18 @@ from sklearn.datasets import load_iris, make_regression  # noqa: E402
 from sklearn.ensemble import BaggingClassifier  # noqa: E402
 from sklearn.experimental import enable_halving_search_cv  # noqa: E402,F401
 from sklearn.linear_model import LogisticRegression, Ridge  # noqa: E402
-from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV, RandomizedSearchCV  # noqa: E402
+from sklearn.model_selection import (  # noqa: E402
+    GridSearchCV,
+    HalvingGridSearchCV,
+    RandomizedSearchCV,
+    cross_val_score,
+)
 from sklearn.pipeline import Pipeline, make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.class_weight import compute_class_weight  # noqa: E402
 
 from autotrack.integrations import _sklearn_record, _sklearn_search  # noqa: E402
 from autotrack.integrations import sklearn as adapter  # noqa: E402
-
-# the permanent lines live in autotrack._autolog._INTEGRATIONS
-register_integration("sklearn", ["sklearn"], "autotrack.integrations.sklearn")
-register_integration("xgboost", ["xgboost"], "autotrack.integrations.xgboost")
 
 X, Y = load_iris(return_X_y=True)
 X = (X - X.mean(axis=0)) / X.std(axis=0)  # standardised: lbfgs converges in a few steps
@@ -45,7 +49,7 @@ X = (X - X.mean(axis=0)) / X.std(axis=0)  # standardised: lbfgs converges in a f
 def _autolog_off():
     yield
     autotrack.autolog(disable=True)
-    assert adapter._config is None and "__init_subclass__" not in BaseEstimator.__dict__
+    assert not is_on("sklearn") and "__init_subclass__" not in BaseEstimator.__dict__
     adapter._max_tuning_runs = 5
     adapter._model_format = "joblib"
 
@@ -279,21 +283,35 @@ def test_failing_backend_cannot_stop_fit(monkeypatch):
     assert any(issubclass(w.category, AutotrackWarning) for w in caught)
 
 
+def every_fit_method():
+    """Every fit/fit_transform/fit_predict where it is defined, on every estimator class and its mixins."""
+    from autotrack.integrations._sklearn_patch import _subclasses
+
+    classes = [BaseEstimator, *_subclasses(BaseEstimator)]
+    return {(klass, name): klass.__dict__[name] for cls in classes for klass in cls.__mro__[:-1]
+            for name in adapter.FIT_METHODS if name in klass.__dict__}
+
+
 def test_disable_restores_every_original(store):
     from sklearn.base import ClusterMixin
 
-    before = {(cls, name): cls.__dict__[name] for cls, name in [
-        (LogisticRegression, "fit"), (Pipeline, "fit"), (Pipeline, "fit_transform"), (Pipeline, "fit_predict"),
-        (TransformerMixin, "fit_transform"), (ClusterMixin, "fit_predict"), (KMeans, "fit"), (StandardScaler, "fit")]}
+    before = every_fit_method()
+    assert len(before) > 150, "all of scikit-learn's imported estimators"
     assert "__init_subclass__" not in BaseEstimator.__dict__
     autotrack.autolog(uri=store, frameworks=["sklearn"])
-    assert all(key[0].__dict__[key[1]] is not fn for key, fn in before.items())
-    assert "__init_subclass__" in BaseEstimator.__dict__
+    for key in [(LogisticRegression, "fit"), (Pipeline, "fit"), (Pipeline, "fit_transform"), (Pipeline, "fit_predict"),
+                (TransformerMixin, "fit_transform"), (ClusterMixin, "fit_predict"), (KMeans, "fit")]:
+        assert key[0].__dict__[key[1]] is not before[key], key
+    assert "__init_subclass__" in BaseEstimator.__dict__ and is_on("sklearn")
+    make_pipeline(StandardScaler(), KMeans(n_clusters=2, n_init=1)).fit_predict(X)  # used while on
+    assert len(autotrack.runs(uri=store)) == 1
     autotrack.autolog(disable=True)
-    assert all(key[0].__dict__[key[1]] is fn for key, fn in before.items())
+    assert not is_on("sklearn")
+    after = every_fit_method()
+    assert [key for key, fn in before.items() if after[key] is not fn] == []
     assert "__init_subclass__" not in BaseEstimator.__dict__
     LogisticRegression(max_iter=500).fit(X, Y)
-    assert autotrack.runs(uri=store) == []
+    assert len(autotrack.runs(uri=store)) == 1
 
 
 class Doubler(TransformerMixin, BaseEstimator):  # defined before autolog is switched on
@@ -409,8 +427,6 @@ def test_candidate_order_and_clean():
 def test_autolog_before_sklearn_is_imported(store):
     proc = python(f"""
         import sys, autotrack
-        from autotrack._autolog import register_integration
-        register_integration("sklearn", ["sklearn"], "autotrack.integrations.sklearn")
         autotrack.autolog(uri={store!r}, log_models=False)
         assert "sklearn" not in sys.modules
         from sklearn.datasets import load_iris
@@ -422,3 +438,99 @@ def test_autolog_before_sklearn_is_imported(store):
     run = only_run(store)
     assert run.name == "DecisionTreeClassifier" and run.seeds["sklearn.random_state"] == 4
     assert run.final_metrics["training_accuracy"] > 0.9
+
+
+# -- fits made on your behalf: decided by who called fit ---------------------------------------
+TRUE = np.array([0, 1, 2, 1, 0, 2, 1, 1, 0, 2])
+PRED = np.array([0, 1, 1, 1, 0, 2, 2, 1, 0, 2])
+HELPERS = {  # each fits a LabelEncoder or LabelBinarizer inside scikit-learn
+    "classification_report": lambda: metrics.classification_report(TRUE, PRED),
+    "precision_score": lambda: metrics.precision_score(TRUE, PRED, average="macro"),
+    "f1_score": lambda: metrics.f1_score(TRUE, PRED, average="weighted"),
+    "log_loss": lambda: metrics.log_loss(TRUE, np.eye(3)[PRED] * 0.8 + 0.2 / 3),
+    "matthews_corrcoef": lambda: metrics.matthews_corrcoef(TRUE, PRED),
+    "compute_class_weight": lambda: compute_class_weight("balanced", classes=np.unique(TRUE), y=TRUE),
+}
+
+
+@pytest.mark.parametrize("helper", sorted(HELPERS))
+def test_helpers_that_fit_on_your_behalf_record_nothing(on, helper):
+    HELPERS[helper]()
+    assert autotrack.runs(uri=on) == [], "a helper's LabelEncoder became a run"
+    with autotrack.start_run(uri=on, name="mine") as run:
+        value = HELPERS[helper]()
+        run.log_params({"metric": helper})
+    record = only_run(on)
+    assert record.id == run.id and record.name == "mine" and record.framework is None
+    assert record.params == {"metric": helper} and record.artifacts == [], "LabelEncoder wrote into the run"
+    assert value is not None
+
+
+def test_fits_of_a_library_are_not_recorded_but_yours_are(on):
+    cross_val_score(LogisticRegression(max_iter=500), X, Y, cv=3)  # scikit-learn fits a clone per fold
+    assert autotrack.runs(uri=on) == []
+    with autotrack.start_run(uri=on, name="cv") as run:
+        run.log_metrics({"cv_accuracy": cross_val_score(make_pipeline(StandardScaler(), Ridge()), X, Y, cv=2).mean()})
+    assert "estimator_class" not in only_run(on).params
+    make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, Y)  # yours: recorded
+    assert autotrack.runs(uri=on)[0].name == "Pipeline"
+
+
+def test_the_caller_decides_by_where_its_code_lives(on, tmp_path, monkeypatch):
+    """site-packages (or the standard library) is a library; your project, an editable install and
+    a package installed from a local folder (``pip install .``) are yours."""
+    code = "def fit(est, X, y):\n    return est.fit(X, y)\n"
+    site = tmp_path / "venv" / "lib" / "python3.x" / "site-packages"
+    for path in (site / "at_somelib" / "__init__.py", tmp_path / "project" / "at_mycode.py",
+                 site / "at_mypkg" / "__init__.py"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(code)
+    dist = site / "at_mypkg-1.0.dist-info"  # what `pip install .` leaves: direct_url.json with dir_info
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: at_mypkg\nVersion: 1.0\n")
+    (dist / "direct_url.json").write_text('{"url": "file:///home/me/at_mypkg", "dir_info": {}}')
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.syspath_prepend(str(tmp_path / "project"))
+    import at_mycode
+    import at_mypkg
+    import at_somelib
+
+    for module in ("at_somelib", "at_mycode", "at_mypkg"):
+        monkeypatch.delitem(sys.modules, module)
+    at_somelib.fit(Ridge(), X, Y)
+    assert autotrack.runs(uri=on) == []
+    at_mycode.fit(Ridge(alpha=2.0), X, Y)
+    at_mypkg.fit(Ridge(alpha=3.0), X, Y)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # the standard library only passes it on
+        pool.submit(Ridge(alpha=4.0).fit, X, Y).result()
+    assert [r.params["alpha"] for r in autotrack.runs(uri=on)] == [4.0, 3.0, 2.0]
+
+
+class MyLogReg(LogisticRegression):  # your own subclass, calling super().fit
+    def fit(self, X, y, sample_weight=None):
+        self.seen_rows_ = len(X)
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+def test_your_subclass_calling_super_fit_is_one_run(on, tmp_path):
+    est = MyLogReg(max_iter=500, C=0.3).fit(X, Y)
+    run = only_run(on)
+    assert run.name == "MyLogReg" and run.params["C"] == 0.3
+    assert run.params["estimator_class"].endswith("MyLogReg")
+    model, _ = load_model(run, tmp_path)
+    assert model.seen_rows_ == 150 and np.array_equal(model.predict(X), est.predict(X))
+
+
+def test_callable_refit_marks_best_index(on):
+    def refit(results):  # the worst accuracy on purpose: never the best of any rank_test_* column
+        return int(np.argmin(results["mean_test_accuracy"]))
+
+    search = GridSearchCV(LogisticRegression(max_iter=500), {"C": [0.001, 0.1, 10.0]}, cv=3,
+                          scoring=["accuracy", "f1_macro"], refit=refit).fit(X, Y)
+    runs = autotrack.runs(uri=on)
+    parent = next(r for r in runs if r.parent_id is None)
+    children = sorted((r for r in runs if r.parent_id == parent.id), key=lambda r: r.tags["position"])
+    assert search.best_index_ != int(np.argmin(search.cv_results_["rank_test_accuracy"]))
+    assert parent.params["best_index"] == search.best_index_
+    assert children[0].tags["candidate_index"] == search.best_index_
+    assert runs[0].id == children[0].id, "the best is created last: `autotrack show last`"

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import types
 
 import pytest
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
-from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments  # noqa: E402
+from transformers import (BertConfig, BertForSequenceClassification, BertTokenizer,  # noqa: E402
+                          DataCollatorWithPadding, Trainer, TrainingArguments)
 
 import autotrack  # noqa: E402
 import autotrack._autolog  # noqa: E402
@@ -21,6 +23,8 @@ from autotrack.integrations.transformers import AutotrackCallback  # noqa: E402
 from tests.dead_store import DeadStore  # noqa: E402
 
 SECRET = "hf_do_not_store_me"
+WRAPPED = ("train", "evaluate", "predict")
+ORIGINALS = {name: vars(Trainer)[name] for name in WRAPPED}  # importing the integration patched nothing
 
 
 class Tokens(torch.utils.data.Dataset):
@@ -57,10 +61,15 @@ def make_trainer(tmp_path, callbacks=(), cls=Trainer, model=None, **kwargs):
                eval_dataset=Tokens(16, seed=1), callbacks=list(callbacks))
 
 
+def restored():
+    return all(vars(Trainer)[name] is ORIGINALS[name] for name in WRAPPED)
+
+
 @pytest.fixture(autouse=True)
 def _autolog_off():
     yield
     autotrack.autolog(disable=True)
+    assert restored(), "autolog(disable=True) puts back the very same functions"
 
 
 def test_train_records_params_seeds_metrics_summary(store, tmp_path):
@@ -75,7 +84,8 @@ def test_train_records_params_seeds_metrics_summary(store, tmp_path):
     assert p["lr_scheduler_type"] == "linear" and p["eval_strategy"] == "steps"
     assert p["hub_token"] == "<redacted>" and p["include_num_input_tokens_seen"] == "all", "word match only"
     assert p["average_tokens_across_devices"] in (True, False)
-    assert SECRET not in json.dumps(run.to_dict(), default=str)
+    recorded = {k: v for k, v in run.to_dict().items() if k != "environment"}  # (git diff: this file's own)
+    assert SECRET not in json.dumps(recorded, default=str)
     n_params = sum(q.numel() for q in t.model.parameters())
     assert p["model/class"] == "transformers.models.bert.modeling_bert.BertForSequenceClassification"
     assert p["model/params_total"] == p["model/params_trainable"] == n_params
@@ -83,7 +93,7 @@ def test_train_records_params_seeds_metrics_summary(store, tmp_path):
     assert p["model/config/num_labels"] == 2 and not any("id2label" in k for k in p)
     assert p["model/config/pad_token_id"] == 0, "model config keys are not secrets"
     assert run.seeds["TrainingArguments.seed"] == 7 and run.seeds["TrainingArguments.data_seed"] == 3
-    assert run.seeds["torch.manual_seed"] == 7, "the Trainer's own set_seed is captured"
+    assert run.seeds["torch.initial_seed"] == 7, "the Trainer seeded torch (in __init__, before the run)"
     m = run.metrics
     assert [pt.step for pt in m["loss"]] == [2, 4] and [pt.epoch for pt in m["loss"]] == [0.5, 1.0]
     assert [pt.step for pt in m["learning_rate"]] == [2, 4] and len(m["grad_norm"]) == 2
@@ -198,17 +208,33 @@ class ExplodingTrainer(Trainer):
 
 
 def test_exception_fails_the_run_and_propagates(store, tmp_path):
-    t = make_trainer(tmp_path, [AutotrackCallback(uri=store)], cls=ExplodingTrainer, max_steps=6)
+    autotrack.autolog(uri=store)
+    t = make_trainer(tmp_path, cls=ExplodingTrainer, max_steps=6)
     t.explode_at, t.error = 3, ValueError("loss exploded")
     with pytest.raises(ValueError, match="loss exploded") as info:
         t.train()
     assert info.value is t.error
     run = autotrack.last_run(store)
     assert run.status == "failed" and "ValueError: loss exploded" in run.error
-    assert [pt.step for pt in run.metrics["loss"]] == [2]
+    assert [pt.step for pt in run.metrics["loss"]] == [2] and autotrack.active_run() is None
+
+
+def test_callback_alone_a_train_that_raised_is_failed_by_the_next_train(store, tmp_path):
+    t = make_trainer(tmp_path, [AutotrackCallback(uri=store)], cls=ExplodingTrainer, max_steps=6)
+    t.explode_at, t.error = 3, ValueError("loss exploded")
+    with pytest.raises(ValueError, match="loss exploded"):
+        t.train()
+    assert autotrack.last_run(store).status == "running", "no callback hook hears of the exception"
+    t.explode_at = 100
+    t.train()
+    second, first = autotrack.runs(uri=store)
+    assert first.status == "failed" and "did not complete" in first.error and len(first.metrics["loss"]) == 1
+    assert second.status == "finished" and [pt.step for pt in second.metrics["loss"]] == [2, 4, 6]
+    assert restored(), "a callback patches nothing"
 
 
 def test_keyboard_interrupt_is_killed(store, tmp_path):
+    autotrack.autolog()
     t = make_trainer(tmp_path, [AutotrackCallback(uri=store)], cls=ExplodingTrainer, max_steps=6)
     t.explode_at, t.error = 1, KeyboardInterrupt()
     with pytest.raises(KeyboardInterrupt):
@@ -307,3 +333,57 @@ def test_resume_is_tagged_and_bad_option_fails_early(store, tmp_path):
     assert [pt.step for pt in run.metrics["loss"]] == [4]
     with pytest.raises(ValueError, match="log_every_n_steps"):
         AutotrackCallback(log_every_n_steps=0)
+
+
+def test_disable_restores_every_original(store, tmp_path):
+    assert all(type(f) is types.FunctionType for f in ORIGINALS.values()), "importing the integration patched nothing"
+    AutotrackCallback(uri=store)
+    assert restored(), "making a callback patches nothing"
+    autotrack.autolog(uri=store)
+    assert not restored()
+    t = make_trainer(tmp_path, max_steps=2)
+    t.train()
+    t.evaluate()
+    t.predict(Tokens(8, seed=2))
+    autotrack.autolog(disable=True)
+    assert restored(), "train, evaluate, predict: the very same functions"
+    make_trainer(tmp_path, max_steps=2).train()
+    assert len(autotrack.runs(uri=store)) == 1, "no autolog, no callback: nothing recorded"
+
+
+class Texts(torch.utils.data.Dataset):
+    """Tokenized sentences of different lengths: the data collator pads them (as in the task guides)."""
+
+    def __init__(self, tokenizer, n=16):
+        words = ["good", "bad", "movie", "plot", "acting"]
+        self.items = [dict(tokenizer(" ".join(words[: 1 + i % 5])), label=i % 2) for i in range(n)]
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+def tiny_tokenizer():
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "movie", "plot", "acting"]
+    return BertTokenizer(vocab={w: i for i, w in enumerate(words)})  # from a local vocabulary: no download
+
+
+@pytest.mark.parametrize("given_as", ["data_collator", "processing_class"])
+def test_tokenizer_recorded_with_the_model_and_in_checkpoints(store, tmp_path, given_as):
+    tokenizer = tiny_tokenizer()
+    extra = {"processing_class": tokenizer} if given_as == "processing_class" else {}
+    t = Trainer(model=tiny_bert(), args=make_args(tmp_path, max_steps=2, save_strategy="steps", save_steps=2),
+                train_dataset=Texts(tokenizer), data_collator=DataCollatorWithPadding(tokenizer=tokenizer),
+                callbacks=[AutotrackCallback(uri=store)], **extra)
+    t.train()
+    arts = {a.name: a for a in autotrack.last_run(store).artifacts}
+    for folder in ("model", "checkpoints/checkpoint-2"):  # the Trainer saves the collator's tokenizer there
+        assert {f"{folder}/tokenizer.json", f"{folder}/tokenizer_config.json"} <= set(arts), folder
+    assert arts["model/config.json"].metadata["tokenizer"] == "BertTokenizer"
+    for art in arts.values():
+        if art.kind == "model":
+            art.download(tmp_path / "restored" / art.name.split("/", 1)[1])
+    restored_tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path / "restored")
+    assert restored_tokenizer("good movie")["input_ids"] == tokenizer("good movie")["input_ids"]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import autotrack
-from autotrack._autolog import register_integration
+from autotrack._autolog import is_on
 from autotrack._capture.data import fingerprint
 from autotrack._safety import AutotrackWarning
 from autotrack.backends import register_backend
@@ -23,17 +23,18 @@ xgb = pytest.importorskip("xgboost")
 from xgboost import sklearn as xgb_sklearn  # noqa: E402
 from xgboost import training as xgb_training  # noqa: E402
 
-from autotrack.integrations import xgboost as adapter  # noqa: E402
+PATCHED = [(xgb_training, "train"), (xgb, "train"),  # and every fit of the scikit-learn API
+           *((cls, "fit") for cls in vars(xgb_sklearn).values()
+             if isinstance(cls, type) and issubclass(cls, xgb_sklearn.XGBModel) and "fit" in cls.__dict__)]
+assert len(PATCHED) >= 7, PATCHED  # XGBModel, XGBClassifier, XGBRanker, XGBRFClassifier, XGBRFRegressor
+ORIGINALS = {(owner, attr): owner.__dict__[attr] for owner, attr in PATCHED}  # before the adapter is imported
+
+from autotrack.integrations import _xgboost_wrap  # noqa: E402
 from autotrack.integrations.xgboost import AutotrackCallback  # noqa: E402
 
-adapter.disable()  # importing the adapter installed its wrappers: these are the originals
-ORIGINALS = {(xgb_training, "train"): xgb_training.__dict__["train"], (xgb, "train"): xgb.__dict__["train"],
-             **{(cls, "fit"): cls.__dict__["fit"] for cls in (xgb_sklearn.XGBModel, xgb_sklearn.XGBClassifier,
-                                                            xgb_sklearn.XGBRanker, xgb_sklearn.XGBRFClassifier)}}
 
-# the permanent lines live in autotrack._autolog._INTEGRATIONS
-register_integration("sklearn", ["sklearn"], "autotrack.integrations.sklearn")
-register_integration("xgboost", ["xgboost"], "autotrack.integrations.xgboost")
+def unpatched():
+    return all(owner.__dict__[attr] is fn for (owner, attr), fn in ORIGINALS.items())
 
 
 def data(n=160, seed=0):
@@ -52,7 +53,7 @@ PARAMS = {"objective": "binary:logistic", "eval_metric": ["logloss", "auc"], "ma
 def _autolog_off():
     yield
     autotrack.autolog(disable=True)
-    adapter.disable()  # also the wrappers a callback installed
+    assert unpatched() and not is_on("xgboost")
 
 
 @pytest.fixture
@@ -134,7 +135,7 @@ def test_sklearn_api_is_one_xgboost_run(on, tmp_path):
     assert run.params["n_estimators"] == 5 and run.params["estimator_class"] == "xgboost.XGBClassifier"
     assert run.params["num_boost_round"] == 5 and run.params["callbacks"] is None
     assert run.params["config/learner/generic_param/seed"] == "9"
-    assert run.seeds["xgboost.random_state"] == 9
+    assert run.seeds["xgboost.seed"] == 9  # the seed the booster used
     assert [pt.step for pt in run.metrics["validation_1-logloss"]] == list(range(5))
     last = est.evals_result()["validation_0"]["logloss"][-1]
     assert run.metrics["validation_0-logloss"][-1].value == pytest.approx(last)
@@ -159,38 +160,153 @@ def test_sklearn_api_early_stopping_and_rf(on):
     assert {a.name for a in rf.artifacts} == {"model.ubj", "feature_importance.json"}
 
 
-def test_callback_with_xgb_train_without_autolog(store):
+def test_callback_alone_records_a_complete_run_from_its_hooks(store, tmp_path):
+    """No autolog: no wrapper anywhere; the callback's own hooks record the whole run."""
     dtrain, dval = dmatrices()
     cb = AutotrackCallback(uri=store, experiment="boost")
+    assert unpatched(), "making a callback wraps nothing"
     assert cb.after_iteration(None, 0, {}) is False
-    xgb.train(PARAMS, dtrain, 4, evals=[(dval, "val")], callbacks=[cb], verbose_eval=False)
+    booster = xgb.train(PARAMS, dtrain, 4, evals=[(dval, "val")], callbacks=[cb], verbose_eval=False)
     run = only_run(store)
-    assert run.experiment == "boost" and run.framework == "xgboost"
-    assert run.params["num_boost_round"] == 4 and len(run.metrics["val-logloss"]) == 4
+    assert (run.experiment, run.framework, run.status) == ("boost", "xgboost", "finished")
+    assert [pt.step for pt in run.metrics["val-logloss"]] == [0, 1, 2, 3]
+    assert run.params["config/learner/objective/name"] == "binary:logistic" and run.seeds["xgboost.seed"] == 5
+    assert run.final_metrics["num_boosted_rounds"] == 4
+    assert "num_boost_round" not in run.params and run.data == {}  # the train arguments: autolog's wrapper
+    assert {a.name for a in run.artifacts} == {"feature_importance.json", "model.ubj"}
+    loaded = xgb.Booster(model_file=str(download(run, "model.ubj", tmp_path)))
+    np.testing.assert_array_equal(loaded.predict(dval), booster.predict(dval))
     xgb.train(PARAMS, dtrain, 3, evals=[(dval, "val")], callbacks=[cb], verbose_eval=False)  # reused: a new run
     assert [len(r.metrics["val-auc"]) for r in autotrack.runs(uri=store)] == [3, 4]
+    assert unpatched()
 
 
-def test_callback_alone_records_from_its_hooks(store):
-    adapter.disable()  # no wrappers: the callback drives its own run
+def test_callback_alone_a_training_that_raised_is_failed_by_the_next_one(store):
     dtrain, dval = dmatrices()
     cb = AutotrackCallback(uri=store, log_models=False)
-    adapter.disable()
-    xgb.train(PARAMS, dtrain, 3, evals=[(dval, "val")], callbacks=[cb], verbose_eval=False)
-    run = only_run(store)
-    assert run.status == "finished" and len(run.metrics["val-auc"]) == 3
-    assert "num_boost_round" not in run.params and run.params["config/learner/objective/name"] == "binary:logistic"
-    assert run.seeds["xgboost.seed"] == 5 and [a.name for a in run.artifacts] == ["feature_importance.json"]
 
     def metric(predt, dmat):
         raise Boom("bad metric")
 
-    with pytest.raises(Boom):  # no wrapper to see it: the run stays open until the callback's next training
+    with pytest.raises(Boom):  # XGBoost has no exception hook: after_training never comes
         xgb.train(PARAMS, dtrain, 3, evals=[(dval, "val")], custom_metric=metric, callbacks=[cb], verbose_eval=False)
+    assert only_run(store).status == "running"
     xgb.train(PARAMS, dtrain, 2, evals=[(dval, "val")], callbacks=[cb], verbose_eval=False)
-    second, first, _ = autotrack.runs(uri=store)
-    assert first.status == "failed" and "ended without after_training" in first.error
+    second, first = autotrack.runs(uri=store)
+    assert first.status == "failed" and "did not reach after_training" in first.error
     assert second.status == "finished" and len(second.metrics["val-auc"]) == 2
+
+
+def test_callback_alone_a_training_that_raised_is_failed_at_the_programs_end(store):
+    proc = python(f"""
+        import numpy as np, xgboost as xgb
+        from autotrack.integrations.xgboost import AutotrackCallback
+        x = np.arange(40, dtype="float32").reshape(20, 2)
+        d = xgb.DMatrix(x, label=(x[:, 0] > 20).astype("float32"))
+        def metric(predt, dmat):
+            raise ValueError("bad metric")
+        try:
+            xgb.train({{"objective": "binary:logistic"}}, d, 3, evals=[(d, "train")], custom_metric=metric,
+                      verbose_eval=False, callbacks=[AutotrackCallback(uri={store!r})])
+        except ValueError:
+            pass  # the program goes on, and ends normally
+    """)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = only_run(store)
+    assert run.status == "failed" and "xgboost fit did not complete" in run.error
+
+
+def test_positional_evals_as_in_xgboosts_demos(store):
+    """``xgb.train(param, dtrain, num_round, watchlist)``: XGBoost 3 takes it with a FutureWarning."""
+    dtrain, dval = dmatrices()
+    watchlist = [(dval, "eval"), (dtrain, "train")]
+    with pytest.warns(FutureWarning, match="evals"):  # XGBoost's own warning, passed on
+        xgb.train(PARAMS, dtrain, 3, watchlist, callbacks=[AutotrackCallback(uri=store)])
+    alone = only_run(store)  # without autolog: the callback's hooks
+    assert [pt.step for pt in alone.metrics["eval-auc"]] == [0, 1, 2] and "train-auc" in alone.metrics
+    autotrack.autolog(uri=store, frameworks=["xgboost"])
+    with pytest.warns(FutureWarning, match="evals"):
+        xgb.train(PARAMS, dtrain, 4, watchlist)
+    run = autotrack.runs(uri=store)[0]
+    assert run.id != alone.id and run.status == "finished"
+    assert run.params["num_boost_round"] == 4 and run.params["max_depth"] == 2
+    assert len(run.metrics["eval-auc"]) == 4 and set(run.data) == {"dtrain", "eval"}
+
+
+def test_a_call_the_wrapper_cannot_read_is_passed_on_and_recorded_by_the_callback(store, monkeypatch):
+    dtrain, dval = dmatrices()
+    autotrack.autolog(uri=store, frameworks=["xgboost"])
+    # as if XGBoost had grown a parameter the wrapper does not know
+    monkeypatch.setattr(_xgboost_wrap, "_TRAIN", _xgboost_wrap._TRAIN.replace(
+        parameters=[p for p in _xgboost_wrap._TRAIN.parameters.values() if p.name != "custom_metric"]))
+
+    def metric(predt, dmat):
+        return "zero", 0.0
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for rounds in (3, 2):
+            xgb.train(PARAMS, dtrain, rounds, evals=[(dval, "val")], custom_metric=metric, verbose_eval=False,
+                      callbacks=[AutotrackCallback()])
+        xgb.train(PARAMS, dtrain, 2, evals=[(dval, "val")], custom_metric=metric, verbose_eval=False)
+    ours = [w for w in caught if issubclass(w.category, AutotrackWarning)]
+    assert len(ours) == 1 and "could not read the arguments of xgboost.train" in str(ours[0].message)
+    second, first = autotrack.runs(uri=store)  # the two with a callback; the third ran unrecorded
+    assert len(first.metrics["val-zero"]) == 3 and len(second.metrics["val-zero"]) == 2
+    assert "num_boost_round" not in first.params and first.status == "finished"
+
+
+def test_xgboost_checkpoints_are_recorded(on, tmp_path):
+    dtrain, dval = dmatrices()
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "model_3.ubj").write_bytes(b"from an older training")  # not this training's: not recorded
+    xgb.train(PARAMS, dtrain, 7, evals=[(dval, "val")], verbose_eval=False,
+              callbacks=[xgb.callback.TrainingCheckPoint(folder, interval=2)])  # writes at 2, 4, 6
+    run = only_run(on)
+    saved = {a.name: a for a in run.artifacts if a.kind == "checkpoint"}
+    assert set(saved) == {"checkpoints/model_2.ubj", "checkpoints/model_4.ubj", "checkpoints/model_6.ubj"}
+    assert saved["checkpoints/model_4.ubj"].metadata["iteration"] == 4
+    assert saved["checkpoints/model_4.ubj"].read_bytes() == (folder / "model_4.ubj").read_bytes()
+    est = xgb.XGBClassifier(n_estimators=3, max_depth=2, callbacks=[
+        xgb.callback.TrainingCheckPoint(folder, name="clf", as_pickle=True, interval=1)])
+    est.fit(XT, YT, eval_set=[(XV, YV)], verbose=False)
+    run = autotrack.runs(uri=on)[0]
+    assert run.name == "XGBClassifier"
+    saved = {a.name for a in run.artifacts if a.kind == "checkpoint"}
+    assert saved == {"checkpoints/clf_1.pkl", "checkpoints/clf_2.pkl"}
+    assert run.artifact("checkpoints/clf_2.pkl").read_bytes() == (folder / "clf_2.pkl").read_bytes()
+
+
+def test_log_checkpoints_false(store, tmp_path):
+    autotrack.autolog(uri=store, frameworks=["xgboost"], log_checkpoints=False)
+    dtrain, _ = dmatrices()
+    xgb.train(PARAMS, dtrain, 3, callbacks=[xgb.callback.TrainingCheckPoint(tmp_path, interval=1)])
+    assert {a.kind for a in only_run(store).artifacts} == {"file", "model"}
+
+
+def test_sklearn_helper_in_a_custom_metric_writes_nothing_into_the_run(store):
+    """f1_score fits a LabelEncoder inside scikit-learn: not the user's fit, not in the xgboost run."""
+    from sklearn.metrics import f1_score
+
+    autotrack.autolog(uri=store, frameworks=["sklearn"])  # scikit-learn on; xgboost by its callback
+    dtrain, dval = dmatrices()
+
+    def f1(predt, dmat):
+        return "f1", f1_score(dmat.get_label(), predt > 0.5)
+
+    xgb.train(PARAMS, dtrain, 3, evals=[(dval, "val")], custom_metric=f1, verbose_eval=False,
+              callbacks=[AutotrackCallback(log_models=False)])
+    run = only_run(store)
+    assert run.framework == "xgboost" and len(run.metrics["val-f1"]) == 3
+    assert "estimator_class" not in run.params and [a.name for a in run.artifacts] == ["feature_importance.json"]
+
+
+def test_estimator_fits_made_by_a_library_are_not_recorded(on):
+    from sklearn.model_selection import cross_val_score
+
+    cross_val_score(xgb.XGBClassifier(n_estimators=2, max_depth=2), XT, YT, cv=2)  # scikit-learn fits the folds
+    assert autotrack.runs(uri=on) == []
 
 
 def test_callback_with_sklearn_api_and_no_duplicate_under_autolog(on, store):
@@ -238,27 +354,62 @@ def test_failing_backend_cannot_stop_training(monkeypatch):
     assert any(issubclass(w.category, AutotrackWarning) for w in caught)
 
 
-def test_disable_restores_every_original(store):
+def test_wrappers_only_while_autolog_is_on(store):
+    """Importing the adapter or making a callback wraps nothing; autolog wraps; disable restores."""
+    assert unpatched()
+    AutotrackCallback()
+    assert unpatched()
     autotrack.autolog(uri=store, frameworks=["xgboost"])
-    assert all(owner.__dict__[attr] is not fn for (owner, attr), fn in ORIGINALS.items())
-    autotrack.autolog(disable=True)
-    assert all(owner.__dict__[attr] is fn for (owner, attr), fn in ORIGINALS.items())
+    assert all(owner.__dict__[attr] is not fn for (owner, attr), fn in ORIGINALS.items()) and is_on("xgboost")
     dtrain, _ = dmatrices()
+    xgb.train(PARAMS, dtrain, 2)  # used while on
+    xgb.XGBRegressor(n_estimators=2).fit(XT, YT.astype("float32"))
+    assert len(autotrack.runs(uri=store)) == 2
+    autotrack.autolog(disable=True)
+    assert unpatched() and not is_on("xgboost")
     xgb.train(PARAMS, dtrain, 2)
-    assert autotrack.runs(uri=store) == []
+    assert len(autotrack.runs(uri=store)) == 2
 
 
-def test_callback_made_inside_the_train_call(store):
-    """``xgb.train`` is looked up before the callback is made: importing the adapter installed it."""
+def test_nothing_is_wrapped_in_a_fresh_process_until_autolog(store):
     proc = python(f"""
-        import numpy as np, xgboost as xgb
+        import numpy as np, xgboost as xgb, autotrack
+        from xgboost import training
+        train, fit = xgb.train, xgb.XGBClassifier.__dict__["fit"]
         from autotrack.integrations.xgboost import AutotrackCallback
         x = np.arange(40, dtype="float32").reshape(20, 2)
         d = xgb.DMatrix(x, label=(x[:, 0] > 20).astype("float32"))
         xgb.train({{"objective": "binary:logistic"}}, d, 3, evals=[(d, "train")], verbose_eval=False,
                   callbacks=[AutotrackCallback(uri={store!r})])
+        assert xgb.train is train and training.train is train and xgb.XGBClassifier.__dict__["fit"] is fit
+        autotrack.autolog(uri={store!r})
+        assert xgb.train is not train
+        xgb.train({{"objective": "binary:logistic"}}, d, 2, evals=[(d, "train")], verbose_eval=False)
+        autotrack.autolog(disable=True)
+        assert xgb.train is train and training.train is train and xgb.XGBClassifier.__dict__["fit"] is fit
     """)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    run = only_run(store)
-    assert run.params["num_boost_round"] == 3 and run.data["dtrain"]["shape"] == [20, 2]
-    assert len(run.metrics["train-logloss"]) == 3
+    wrapped, alone = autotrack.runs(uri=store)
+    assert len(alone.metrics["train-logloss"]) == 3 and "num_boost_round" not in alone.params
+    assert wrapped.params["num_boost_round"] == 2 and wrapped.data["dtrain"]["shape"] == [20, 2]
+
+
+def test_an_error_of_autotrack_before_training_leaves_the_call_as_it_was(store, lenient, monkeypatch):
+    from autotrack.integrations import _xgboost_record
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug inside autotrack")
+
+    dtrain, dval = dmatrices()
+    expected = xgb.train(PARAMS, dtrain, 3).predict(dval)
+    monkeypatch.setattr(_xgboost_record, "train_params", broken)
+    monkeypatch.setattr(_xgboost_record, "estimator_params", broken)
+    autotrack.autolog(uri=store, frameworks=["xgboost"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        booster = xgb.train(PARAMS, dtrain, 3, evals=[(dval, "val")], verbose_eval=False)
+        est = xgb.XGBClassifier(n_estimators=2).fit(XT, YT)
+    np.testing.assert_array_equal(booster.predict(dval), expected)
+    assert est.callbacks is None and est.predict(XV).shape == (80,)
+    assert any("preparing the run" in str(w.message) for w in caught)
+    assert autotrack.runs(uri=store) == []

@@ -204,19 +204,28 @@ class Patcher:
 
     def __init__(self) -> None:
         self._applied: list[tuple[Any, str, Any]] = []
+        self._inherited: set[tuple[int, str]] = set()  # patched where they were only inherited
 
     def wrap(self, owner: Any, attr: str, wrapper: Callable[..., Any]) -> None:
         original = owner.__dict__.get(attr, getattr(owner, attr)) if isinstance(owner, type) else getattr(owner, attr)
         if isinstance(original, _PROXY):
             return  # already wrapped (wrapt 2 proxies are no longer ObjectProxy subclasses)
+        if attr not in getattr(owner, "__dict__", {}):
+            self._inherited.add((id(owner), attr))
         wrapt.wrap_function_wrapper(owner, attr, wrapper)
         self._applied.append((owner, attr, original))
 
     def undo(self) -> None:
+        """Every patched attribute as it was: put back, or removed where it was only inherited
+        (a copy left in a subclass or an instance would not be the original any more)."""
         while self._applied:
             owner, attr, original = self._applied.pop()
             with guard("removing a patch"):
-                setattr(owner, attr, original)
+                if (id(owner), attr) in self._inherited:
+                    self._inherited.discard((id(owner), attr))
+                    delattr(owner, attr)
+                else:
+                    setattr(owner, attr, original)
 
     def __bool__(self) -> bool:
         return bool(self._applied)

@@ -1,9 +1,10 @@
-"""What a Keras fit is made of, as flat params and data facts.
+"""What a Keras fit is made of, as flat params, data facts and a few numbers read per epoch.
 
 Kept apart from the callback so that it reads as a list of hooks. Everything here runs a few
-times per fit (fit start, first epoch end, fit end), never per batch, and reads only what is in
-memory: no file, no network. Names are Keras's own where it has them
-(``learning_rate``, ``epochs``, ``batch_size``, ``val_loss``).
+times per fit (fit start, epoch ends, fit end), never per batch, and reads only what is in
+memory. Names are Keras's own where it has them (``learning_rate``, ``epochs``, ``val_loss``).
+A model may hold several optimizers (a GAN's custom ``compile(d_optimizer, g_optimizer, ...)``):
+every attribute that is a Keras optimizer is recorded under its attribute name.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import keras
 
 from autotrack.integrations._common import env_rank_zero
 
-__all__ = ["rank_zero", "flat_callbacks", "log_start", "log_data", "fit_params", "compile_params",
-           "size_params", "callback_params", "end_params", "data_extra", "global_step", "learning_rate", "scalars"]
+__all__ = ["rank_zero", "flat_callbacks", "fit_params", "callback_params", "early_stopping_end", "compile_params",
+           "optimizers", "optimizer_params", "size_params", "data_extra", "iterations", "learning_rate", "scalars"]
 
-_FIT_ARGS = ("epochs", "batch_size", "validation_split", "steps_per_epoch", "initial_epoch", "shuffle",
+_FIT_ARGS = ("batch_size", "validation_split", "steps_per_epoch", "initial_epoch", "shuffle",
              "validation_steps", "validation_batch_size", "validation_freq")
 
 
@@ -54,27 +55,35 @@ def flat_callbacks(callbacks: Any) -> list[Any]:
     return [callbacks]
 
 
-def log_start(run: Any, model: Any, arguments: dict[str, Any], callbacks: list[Any]) -> None:
-    """What is known when ``fit`` starts: its arguments, the compiled model, the data."""
-    run.log_params({**compile_params(model), **fit_params(arguments), **callback_params(callbacks)})
-    log_data(run, "train", arguments.get("x"), arguments.get("y"))
-    log_data(run, "validation", arguments.get("validation_data"))
-
-
-def log_data(run: Any, name: str, x: Any, y: Any = None) -> None:
-    """Arrays get shape, dtype and a content hash; a ``tf.data`` dataset its cardinality and
-    element spec. Nothing is iterated."""
-    if x is not None:
-        run.log_data(name, x if y is None else (x, y), **data_extra(x))
-
-
 def fit_params(arguments: dict[str, Any]) -> dict[str, Any]:
-    """``fit``'s own arguments; weights and validation data say only whether they were given."""
+    """``fit``'s own arguments (``epochs`` comes from the callback); weights and validation data
+    say only whether they were given."""
     params = {name: arguments.get(name) for name in _FIT_ARGS if name in arguments}
     for name in ("class_weight", "sample_weight", "validation_data"):
         if name in arguments:
             params[name] = arguments[name] is not None
     return params
+
+
+def callback_params(callbacks: list[Any]) -> dict[str, Any]:
+    params: dict[str, Any] = {"callbacks": [type(c).__name__ for c in callbacks]}
+    for cb in callbacks:
+        if isinstance(cb, keras.callbacks.EarlyStopping):
+            params["early_stopping"] = {"monitor": cb.monitor, "patience": cb.patience, "min_delta": abs(cb.min_delta),
+                                        "mode": cb.mode, "restore_best_weights": cb.restore_best_weights}
+            break
+    return params
+
+
+def early_stopping_end(callbacks: list[Any]) -> dict[str, Any]:
+    """EarlyStopping's stopped epoch (None: ran to the end) and best value, at the end of the fit."""
+    for cb in callbacks:
+        if isinstance(cb, keras.callbacks.EarlyStopping):
+            best = cb.best
+            return {"early_stopping": {"stopped_epoch": int(cb.stopped_epoch) if cb.stopped_epoch else None,
+                                       "best_epoch": int(getattr(cb, "best_epoch", 0) or 0),
+                                       "best_value": float(best) if best is not None else None}}
+    return {}
 
 
 def _name(obj: Any) -> Any:
@@ -99,18 +108,28 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
+def optimizers(model: Any) -> dict[str, Any]:
+    """The model's optimizers by attribute name: ``optimizer`` (set by ``compile``) and any other
+    (a custom ``compile`` keeping ``d_optimizer``/``g_optimizer``)."""
+    return {name: value for name, value in vars(model).items()
+            if not name.startswith("_") and isinstance(value, keras.optimizers.Optimizer)}
+
+
+def optimizer_params(name: str, optimizer: Any) -> dict[str, Any]:
+    """Class and whole config (a schedule's included) under ``name/``; mixed precision: the inner one."""
+    inner = getattr(optimizer, "inner_optimizer", None)  # LossScaleOptimizer wraps the real one
+    config = dict((inner or optimizer).get_config())
+    config.pop("name", None)
+    params = {"name": type(inner or optimizer).__name__, **{k: _plain(v) for k, v in config.items()}}
+    if inner is not None:
+        params["loss_scale"] = type(optimizer).__name__
+    return {name: params}
+
+
 def compile_params(model: Any) -> dict[str, Any]:
-    """Optimizer (class and full config, a schedule's included), loss, metrics, backend."""
+    """Backend, model class, loss, metrics, compile flags (optimizers: ``optimizer_params``)."""
     params: dict[str, Any] = {"backend": keras.backend.backend(),
                               "model": {"class": type(model).__name__, "name": model.name}}
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is not None:
-        inner = getattr(optimizer, "inner_optimizer", None)  # LossScaleOptimizer wraps the real one
-        config = dict((inner or optimizer).get_config())
-        config.pop("name", None)
-        params["optimizer"] = {"name": type(inner or optimizer).__name__, **{k: _plain(v) for k, v in config.items()}}
-        if inner is not None:
-            params["optimizer"]["loss_scale"] = type(optimizer).__name__
     try:
         compiled = model.get_compile_config() if getattr(model, "compiled", False) else None
     except Exception:  # noqa: BLE001 - e.g. a lambda loss Keras cannot serialize: its name will do
@@ -131,8 +150,10 @@ def compile_params(model: Any) -> dict[str, Any]:
 
 
 def size_params(model: Any) -> dict[str, Any] | None:
-    """Parameter counts from weight shapes (no values read); None until the model is built."""
-    if not model.built:
+    """Parameter counts from weight shapes (no values read); None while the model has no weights
+    yet (built lazily, at the first batch). A subclass that is never built itself (a GAN) counts
+    the weights of the models it holds."""
+    if not model.built and not model.weights:
         return None
 
     def count(weights: Any) -> int:
@@ -140,30 +161,6 @@ def size_params(model: Any) -> dict[str, Any] | None:
 
     return {"model": {"params_total": count(model.weights), "params_trainable": count(model.trainable_weights),
                       "layers": len(model.layers)}}
-
-
-def callback_params(callbacks: list[Any]) -> dict[str, Any]:
-    params: dict[str, Any] = {"callbacks": [type(c).__name__ for c in callbacks]}
-    for cb in callbacks:
-        if isinstance(cb, keras.callbacks.EarlyStopping):
-            params["early_stopping"] = {"monitor": cb.monitor, "patience": cb.patience, "min_delta": abs(cb.min_delta),
-                                        "mode": cb.mode, "restore_best_weights": cb.restore_best_weights}
-            break
-    return params
-
-
-def end_params(model: Any, callbacks: list[Any]) -> dict[str, Any]:
-    """How the fit ended: stopped early or not, and EarlyStopping's stopped epoch and best value."""
-    params: dict[str, Any] = {"stop_training": bool(getattr(model, "stop_training", False))}
-    for cb in callbacks:
-        if isinstance(cb, keras.callbacks.EarlyStopping):
-            best = cb.best
-            params["early_stopping"] = {
-                "stopped_epoch": int(cb.stopped_epoch) if cb.stopped_epoch else None,  # None: ran to the end
-                "best_epoch": int(getattr(cb, "best_epoch", 0) or 0),
-                "best_value": float(best) if best is not None else None}
-            break
-    return params
 
 
 def data_extra(data: Any) -> dict[str, Any]:
@@ -181,15 +178,13 @@ def _number(value: Any) -> int | float:
     return keras.ops.convert_to_numpy(value).item()
 
 
-def global_step(model: Any) -> int | None:
-    """Optimizer steps taken so far (one device read)."""
-    optimizer = getattr(model, "optimizer", None)
-    return int(_number(optimizer.iterations)) if optimizer is not None and hasattr(optimizer, "iterations") else None
+def iterations(optimizer: Any) -> int | None:
+    """Steps an optimizer has taken (one device read)."""
+    return int(_number(optimizer.iterations)) if hasattr(optimizer, "iterations") else None
 
 
-def learning_rate(model: Any) -> float | None:
-    """The optimizer's current learning rate; a schedule is evaluated at the current step."""
-    optimizer = getattr(model, "optimizer", None)
+def learning_rate(optimizer: Any) -> float | None:
+    """An optimizer's current learning rate; a schedule is evaluated at the current step."""
     if optimizer is None or hasattr(optimizer, "optimizers") or not hasattr(optimizer, "learning_rate"):
         return None
     return float(_number(optimizer.learning_rate))

@@ -1,52 +1,47 @@
-"""What a Lightning fit is made of, as flat params: hyperparameters, Trainer, optimizers, data.
-
-Kept apart from the callback so the callback reads as a list of hooks. Everything here runs once
-per fit (at ``on_fit_start`` / ``on_train_start``), never per batch.
+"""What a Lightning fit is made of, read once per fit from public attributes: hyperparameters,
+Trainer settings, optimizers, schedulers, data loaders, EarlyStopping, checkpoint metadata, and
+the final model file. Kept apart so the callback reads as a list of hooks; nothing here runs per batch.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
-from typing import Any
+import tempfile
+from typing import Any, Iterator
 
 from autotrack._values import flatten, to_json
 
-__all__ = ["fit_params", "dataloader_info", "epoch_metric_names", "scalar_metrics"]
+__all__ = ["fit_params", "loaders", "learning_rates", "early_stopping", "checkpoint_meta", "write_final_model"]
 
-_SCHEDULER_SKIP = {"base_lrs", "_last_lr", "last_epoch", "_step_count", "_get_lr_called_within_step",
-                   "_is_initial", "verbose", "optimizer"}
+_SCHEDULER_SKIP = {"base_lrs", "last_epoch", "verbose", "optimizer"}
 
 
 def _optimizer_params(optimizer: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"name": type(optimizer).__name__}
-    groups = getattr(optimizer, "param_groups", [])
+    groups = optimizer.param_groups
     for i, group in enumerate(groups):
         prefix = "" if len(groups) == 1 else f"pg{i}/"
-        for key, value in group.items():
-            if key != "params":
-                out[prefix + key] = value
+        out.update({prefix + key: value for key, value in group.items() if key != "params"})
     return out
 
 
 def _scheduler_params(config: Any) -> dict[str, Any]:
-    scheduler = getattr(config, "scheduler", config)
+    scheduler = config.scheduler
     out: dict[str, Any] = {"name": type(scheduler).__name__}
-    for key, value in getattr(scheduler, "state_dict", dict)().items():
+    for key, value in getattr(scheduler, "state_dict", dict)().items():  # a custom scheduler may have none
         if key not in _SCHEDULER_SKIP and not key.startswith("_") and not callable(value):
             out[key] = value
-    for key in ("interval", "frequency", "monitor"):
-        if hasattr(config, key):
-            out[key] = getattr(config, key)
+    out.update(interval=config.interval, frequency=config.frequency, monitor=config.monitor)
     return out
 
 
 def fit_params(trainer: Any, module: Any) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    hparams = dict(getattr(module, "hparams", {}) or {})
-    params.update(flatten(hparams))
-    datamodule = getattr(trainer, "datamodule", None)
+    params: dict[str, Any] = dict(flatten(dict(module.hparams)))
+    datamodule = trainer.datamodule
     for key, value in flatten(dict(getattr(datamodule, "hparams", {}) or {})).items():
-        params[key if key not in params else f"datamodule/{key}"] = value
+        params[key if key not in params else f"datamodule/{key}"] = value  # a clash keeps both
     torch = sys.modules.get("torch")
     params["trainer"] = {
         "max_epochs": trainer.max_epochs, "max_steps": trainer.max_steps, "min_epochs": trainer.min_epochs,
@@ -55,12 +50,13 @@ def fit_params(trainer: Any, module: Any) -> dict[str, Any]:
         "accelerator": type(trainer.accelerator).__name__, "devices": trainer.num_devices,
         "num_nodes": trainer.num_nodes, "strategy": type(trainer.strategy).__name__,
         "world_size": trainer.world_size, "check_val_every_n_epoch": trainer.check_val_every_n_epoch,
+        "log_every_n_steps": trainer.log_every_n_steps,
         "deterministic": bool(torch.are_deterministic_algorithms_enabled()) if torch else None,
     }
-    optimizers = list(getattr(trainer, "optimizers", []) or [])
+    optimizers = trainer.optimizers
     for i, optimizer in enumerate(optimizers):
         params["optimizer" if len(optimizers) == 1 else f"optimizer_{i}"] = _optimizer_params(optimizer)
-    schedulers = list(getattr(trainer, "lr_scheduler_configs", []) or [])
+    schedulers = trainer.lr_scheduler_configs
     for i, config in enumerate(schedulers):
         params["lr_scheduler" if len(schedulers) == 1 else f"lr_scheduler_{i}"] = _scheduler_params(config)
     tensors = list(module.parameters())
@@ -72,50 +68,69 @@ def fit_params(trainer: Any, module: Any) -> dict[str, Any]:
     return flatten(params)
 
 
-def dataloader_info(loader: Any) -> dict[str, Any]:
-    """Sample count, batch size and number of batches: read from the loader, never iterated."""
-    info: dict[str, Any] = {"loader": f"{type(loader).__module__}.{type(loader).__qualname__}"}
-    dataset = getattr(loader, "dataset", None)
-    for key, get in (("samples", lambda: len(dataset)), ("batches", lambda: len(loader)),
-                     ("batch_size", lambda: loader.batch_size)):
-        try:
-            info[key] = to_json(get())
-        except Exception:  # noqa: BLE001 - iterable datasets have no length
-            pass
-    return info
+def loaders(prefix: str, given: Any) -> Iterator[tuple[str, Any, dict[str, Any]]]:
+    """``(name, what to fingerprint, info)`` per data loader: ``train``, ``val``, ``val/<i>``. The
+    info (samples, batches, batch size) is read from the loader, never iterated; a dataset of
+    in-memory tensors (``TensorDataset``) is fingerprinted by content."""
+    if given is None:
+        return
+    items = given.items() if isinstance(given, dict) else (
+        enumerate(given) if isinstance(given, (list, tuple)) else [(None, given)])
+    for key, loader in items:
+        dataset = getattr(loader, "dataset", None)
+        info: dict[str, Any] = {"loader": f"{type(loader).__module__}.{type(loader).__qualname__}"}
+        for field, obj, get in (("samples", dataset, len), ("batches", loader, len),
+                                ("batch_size", loader, lambda o: o.batch_size)):
+            with contextlib.suppress(Exception):  # iterable datasets have no length
+                info[field] = to_json(get(obj))
+        tensors = getattr(dataset, "tensors", None)
+        yield (prefix if key is None else f"{prefix}/{key}"), (tuple(tensors) if tensors is not None else
+                                                               dataset if dataset is not None else loader), info
 
 
-def epoch_metric_names(trainer: Any, on_step: bool = False) -> set[str] | None:
-    """Names the user logged in the loop now running (Lightning's own result collection).
-
-    With ``on_step``: the per-step names, as Lightning's loggers show them (``loss_step`` when
-    the value is logged both per step and per epoch).
-    """
-    results = getattr(trainer, "_results", None)
-    if results is None or not hasattr(results, "valid_items"):
-        return None
-    names = set()
-    for _key, result in results.valid_items():
-        meta = getattr(result, "meta", None)
-        if meta is None:
-            continue
-        if on_step and meta.on_step:
-            names.add(f"{meta.name}_step" if meta.on_epoch else meta.name)
-        elif not on_step and meta.on_epoch:
-            names.add(meta.name)
-    return names
+def learning_rates(trainer: Any) -> dict[str, Any]:
+    """``lr`` (several optimizers: ``lr-<Class>-<i>``; several param groups: ``/pg<j>``)."""
+    lrs = {}
+    for i, opt in enumerate(trainer.optimizers):
+        for j, group in enumerate(opt.param_groups):
+            key = "lr" if len(trainer.optimizers) == 1 else f"lr-{type(opt).__name__}-{i}"
+            lrs[key if len(opt.param_groups) == 1 else f"{key}/pg{j}"] = group["lr"]
+    return lrs
 
 
-def scalar_metrics(metrics: dict[str, Any], names: set[str] | None) -> dict[str, Any]:
-    """Lightning's callback metrics minus its ``_step``/``_epoch`` copies, as scalars."""
-    out = {}
-    for key, value in metrics.items():
-        if names is not None and key not in names:
-            continue
-        if names is None and (key.endswith("_step") or key.endswith("_epoch") and key[:-6] in metrics):
-            continue
-        numel = getattr(value, "numel", None)
-        if numel is not None and numel() != 1:
-            continue
-        out[key] = value
-    return out
+def early_stopping(trainer: Any, at_end: bool) -> dict[str, Any]:
+    """EarlyStopping's settings at the start, where it stopped at the end ({} without one)."""
+    for cb in trainer.callbacks:
+        if type(cb).__name__ == "EarlyStopping":
+            if at_end:
+                return {"early_stopping/stopped_epoch": cb.stopped_epoch, "early_stopping/best_score": cb.best_score}
+            return {"early_stopping/monitor": cb.monitor, "early_stopping/patience": cb.patience,
+                    "early_stopping/mode": cb.mode, "early_stopping/min_delta": float(cb.min_delta)}
+    return {}
+
+
+def checkpoint_meta(trainer: Any, path: str) -> dict[str, Any]:
+    """Epoch, step, and what each ModelCheckpoint says of this file (score, ``last``)."""
+    meta: dict[str, Any] = {"epoch": trainer.current_epoch, "step": trainer.global_step}
+    for cb in trainer.checkpoint_callbacks:
+        scores = getattr(cb, "best_k_models", {})
+        if path in scores:
+            meta.update(monitor=cb.monitor, score=scores[path])
+        if path == getattr(cb, "last_model_path", None):
+            meta["last"] = True
+    return meta
+
+
+@contextlib.contextmanager
+def write_final_model(trainer: Any, module: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The final weights as ``model.ckpt`` in a temporary folder, in the layout
+    ``Module.load_from_checkpoint`` reads; yields its path and metadata."""
+    import torch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.ckpt")
+        version = getattr(sys.modules.get(type(trainer).__module__.split(".")[0]), "__version__", "")
+        torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
+                    "epoch": trainer.current_epoch, "global_step": trainer.global_step,
+                    "pytorch-lightning_version": version}, path)
+        yield path, {"epoch": trainer.current_epoch, "step": trainer.global_step, "format": "lightning-checkpoint"}

@@ -1,6 +1,6 @@
 """What the scikit-learn adapter records about one fit: params, seeds, data, training metrics, model.
 
-Kept apart from ``sklearn.py`` (which owns patching and the run's lifecycle) so that each stays
+Kept apart from ``sklearn.py`` (which owns the wrapper and the run's lifecycle) so that each stays
 small. Every function here is called inside a ``guard`` by the adapter.
 
 Training metrics cost one ``predict`` (and one ``predict_proba`` where it exists) on at most
@@ -14,7 +14,6 @@ import math
 import numbers
 import os
 import sys
-import tempfile
 from typing import Any
 
 import joblib
@@ -22,7 +21,7 @@ import numpy as np
 import sklearn
 from sklearn.base import BaseEstimator
 
-__all__ = ["METRIC_ROWS", "MODEL_FORMATS", "clean", "estimator_params", "seeds", "log_data", "training_metrics", "log_model"]
+__all__ = ["METRIC_ROWS", "MODEL_FORMATS", "clean", "estimator_params", "seeds", "training_metrics", "save_model"]
 
 METRIC_ROWS = 10_000
 MODEL_FORMATS = ("joblib", "skops")
@@ -77,15 +76,6 @@ def seeds(params: dict[str, Any], prefix: str = "sklearn.") -> dict[str, int]:
     return {prefix + k: int(v) for k, v in params.items()
             if (k == "random_state" or k.endswith("__random_state"))
             and isinstance(v, numbers.Integral) and not isinstance(v, bool)}
-
-
-def log_data(run: Any, X: Any, y: Any) -> None:
-    if X is not None:
-        columns = getattr(X, "columns", None)
-        extra = {"feature_names": [str(c) for c in list(columns)[:1000]]} if columns is not None else {}
-        run.log_data("X", X, **extra)
-    if y is not None:
-        run.log_data("y", y)
 
 
 # -- training metrics --------------------------------------------------------------------------
@@ -226,10 +216,3 @@ def save_model(est: Any, folder: str, fmt: str = "joblib") -> tuple[str, dict[st
     joblib.dump(est, path)
     meta.update(format="joblib", joblib_version=joblib.__version__)
     return path, meta
-
-
-def log_model(run: Any, est: Any, fmt: str = "joblib", **extra: Any) -> None:
-    with tempfile.TemporaryDirectory(prefix="autotrack-sklearn-") as folder:
-        path, meta = save_model(est, folder, fmt)
-        meta.update(extra)
-        run.log_artifact(path, kind="model", metadata=meta)

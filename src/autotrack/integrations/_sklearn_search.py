@@ -38,14 +38,17 @@ def _rank_key(search: Any, results: dict[str, Any]) -> str | None:
 def candidate_order(search: Any, results: dict[str, Any]) -> list[int]:
     """Row indices of ``cv_results_``, best first, one row per distinct candidate.
 
-    Successive halving evaluates survivors again with more resources: a candidate that reached
-    a later iteration beats any that did not, whatever its rank, and only its last row counts.
+    The best is the search's own ``best_index_`` (what it refitted, whatever ``refit`` is: a
+    scorer's name or a callable); the others follow by rank. Successive halving evaluates
+    survivors again with more resources: a candidate that reached a later iteration beats any
+    that did not, whatever its rank, and only its last row counts.
     """
     n = len(results["params"])
     key = _rank_key(search, results)
     ranks = results[key] if key else np.arange(1, n + 1)
     iters = results.get("iter")
-    order = sorted(range(n), key=lambda i: (-int(iters[i]) if iters is not None else 0, int(ranks[i]), i))
+    best = getattr(search, "best_index_", None)
+    order = sorted(range(n), key=lambda i: (i != best, -int(iters[i]) if iters is not None else 0, int(ranks[i]), i))
     seen: set[str] = set()
     unique = []
     for i in order:
@@ -105,8 +108,6 @@ def log_search(run: Any, search: Any, max_tuning_runs: int | None) -> None:
         path = os.path.join(folder, "cv_results.csv")
         rows = _write_csv(results, path)
         run.log_artifact(path, kind="file", metadata={"format": "csv", "rows": rows, "source": "cv_results_"})
-    if getattr(run, "id", "") == "":  # a no-op run: no children either
-        return
     order = candidate_order(search, results)
     if max_tuning_runs is not None:
         order = order[:max_tuning_runs]

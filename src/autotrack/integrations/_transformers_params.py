@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from autotrack._values import flatten, qualname, to_number
 
 __all__ = ["REDACTED", "is_secret", "args_params", "model_params", "train_params", "seeds",
-           "scalar_logs", "loader_info", "checkpoint_score", "checkpoint_dir"]
+           "scalar_logs", "loader_info", "checkpoint_score", "checkpoint_dir", "tokenizer_of"]
 
 REDACTED = "<redacted>"
 # Whole words of a name, so ``hub_token`` is a secret and ``include_tokens_per_second`` is not.
@@ -117,3 +117,14 @@ def checkpoint_score(args: Any, state: Any) -> dict[str, Any]:
 
 def checkpoint_dir(args: Any, state: Any) -> str:
     return os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+
+
+def tokenizer_of(processing_class: Any, loader: Any) -> Any:
+    """The Trainer's ``processing_class``, else the tokenizer of its data collator (the usual
+    ``DataCollatorWithPadding(tokenizer)``), which the Trainer saves into checkpoints then."""
+    if callable(getattr(processing_class, "save_pretrained", None)):
+        return processing_class
+    collator = getattr(loader, "collate_fn", None)
+    collator = getattr(collator, "data_collator", collator)  # RemoveColumnsCollator wraps the user's
+    tokenizer = getattr(collator, "tokenizer", None)
+    return tokenizer if callable(getattr(tokenizer, "save_pretrained", None)) else None

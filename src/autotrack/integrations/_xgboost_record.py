@@ -1,6 +1,8 @@
-"""What the XGBoost adapter records besides metrics: params, seeds, data, importance, the model.
+"""What the XGBoost adapter records besides metrics: params, data, importance, the model, and
+where XGBoost's own ``TrainingCheckPoint`` writes its files.
 
-Called inside ``guard`` by ``xgboost.py``. A plain ``DMatrix`` is fingerprinted by content
+Called inside ``guard`` by ``xgboost.py`` and ``_xgboost_wrap.py``, with the ``FitRecorder`` of
+the training. A plain ``DMatrix`` is fingerprinted by content
 (``get_data()`` as CSR, plus its labels) when it holds at most ``DMATRIX_HASH_LIMIT`` stored
 values; larger ones, and ``QuantileDMatrix`` (which keeps no raw values), get shape and
 feature names only.
@@ -18,10 +20,18 @@ import xgboost as xgb
 
 from autotrack._capture.data import fingerprint
 
-__all__ = ["DMATRIX_HASH_LIMIT", "train_params", "estimator_params", "explicit_seeds", "config_seed",
-           "log_dmatrix", "log_importance", "log_booster", "log_estimator"]
+__all__ = ["DMATRIX_HASH_LIMIT", "rank_zero", "train_params", "estimator_params", "config_seed", "log_data",
+           "log_importance", "log_model", "checkpoint_files"]
 
 DMATRIX_HASH_LIMIT = 4_000_000
+
+
+def rank_zero() -> bool:
+    """Only rank 0 of a distributed training records."""
+    try:
+        return xgb.collective.get_rank() == 0
+    except Exception:  # noqa: BLE001 - no communicator: a single process
+        return True
 
 
 def _clean(value: Any) -> Any:
@@ -67,11 +77,6 @@ def estimator_params(est: Any) -> dict[str, Any]:
     return params
 
 
-def explicit_seeds(params: dict[str, Any]) -> dict[str, int]:
-    return {f"xgboost.{k}": int(v) for k, v in params.items()
-            if k in ("seed", "random_state") and isinstance(v, numbers.Integral) and not isinstance(v, bool)}
-
-
 def config_seed(config: dict[str, Any]) -> int | None:
     try:
         return int(config["learner"]["generic_param"]["seed"])
@@ -79,26 +84,29 @@ def config_seed(config: dict[str, Any]) -> int | None:
         return None
 
 
-def log_dmatrix(run: Any, name: str, dm: Any) -> None:
+def log_data(recorder: Any, name: str, value: Any) -> None:
+    if not isinstance(value, xgb.DMatrix):
+        recorder.data(name, value)
+        return
     content = None
-    if type(dm) is xgb.DMatrix and dm.num_nonmissing() <= DMATRIX_HASH_LIMIT:
+    if type(value) is xgb.DMatrix and value.num_nonmissing() <= DMATRIX_HASH_LIMIT:
         try:
-            content = dm.get_data()
+            content = value.get_data()
         except xgb.core.XGBoostError:  # a DMatrix this build cannot give back: shape only
             content = None
     if content is None:
-        run.log_data(name, dm)
+        recorder.data(name, value)
         return
     extra: dict[str, Any] = {"type": "xgboost.DMatrix"}
-    if dm.feature_names:
-        extra["feature_names"] = list(dm.feature_names)[:1000]
-    label = dm.get_label()
+    if value.feature_names:
+        extra["feature_names"] = list(value.feature_names)[:1000]
+    label = value.get_label()
     if len(label):
         extra["label"] = fingerprint(label)
-    run.log_data(name, content, **extra)
+    recorder.data(name, content, **extra)
 
 
-def log_importance(run: Any, booster: Any) -> None:
+def log_importance(recorder: Any, booster: Any) -> None:
     scores: dict[str, Any] = {}
     for kind in ("gain", "weight"):
         try:
@@ -111,22 +119,28 @@ def log_importance(run: Any, booster: Any) -> None:
         path = os.path.join(folder, "feature_importance.json")
         with open(path, "w", encoding="utf-8") as f:
             json.dump(scores, f, indent=1, sort_keys=True)
-        run.log_artifact(path, kind="file", metadata={"format": "json", "importance_types": sorted(scores)})
+        recorder.run.log_artifact(path, kind="file", metadata={"format": "json", "importance_types": sorted(scores)})
 
 
-def _log_saved(run: Any, save: Any, cls: str) -> None:
+def log_model(recorder: Any, model: Any) -> None:
+    """``model.ubj`` by the model's own ``save_model``: ``xgboost.Booster(model_file=path)`` loads
+    a Booster back; ``XGBClassifier(); .load_model(path)`` (the same class) an estimator, with
+    its scikit-learn attributes."""
+    cls = "xgboost.Booster" if isinstance(model, xgb.Booster) else \
+        f"{type(model).__module__.split('.')[0]}.{type(model).__name__}"
     with tempfile.TemporaryDirectory(prefix="autotrack-xgboost-") as folder:
         path = os.path.join(folder, "model.ubj")
-        save(path)
-        run.log_artifact(path, kind="model", metadata={
-            "flavor": "xgboost", "format": "ubj", "class": cls, "xgboost_version": xgb.__version__})
+        model.save_model(path)
+        recorder.model(path, metadata={"flavor": "xgboost", "format": "ubj", "class": cls,
+                                       "xgboost_version": xgb.__version__})
 
 
-def log_booster(run: Any, booster: Any) -> None:
-    """``xgboost.Booster(model_file=path)`` loads it back."""
-    _log_saved(run, booster.save_model, "xgboost.Booster")
-
-
-def log_estimator(run: Any, est: Any) -> None:
-    """``XGBClassifier(); .load_model(path)`` (the same class) loads it back, sklearn attributes too."""
-    _log_saved(run, est.save_model, f"{type(est).__module__.split('.')[0]}.{type(est).__name__}")
+def checkpoint_files(callback: Any) -> tuple[str, str, str] | None:
+    """``(folder, name, extension)`` of the files an ``xgboost.callback.TrainingCheckPoint``
+    writes: ``<folder>/<name>_<iteration>.<extension>``. XGBoost keeps its constructor arguments
+    in private attributes and has no public way to read them, so they are read defensively:
+    None (no checkpoint recorded) if a future version renames them."""
+    folder, name = getattr(callback, "_path", None), getattr(callback, "_name", None)
+    if not isinstance(folder, str) or not isinstance(name, str):
+        return None
+    return folder, name, "pkl" if getattr(callback, "_as_pickle", False) else str(callback.default_format)

@@ -1,47 +1,33 @@
 """XGBoost: one ``xgb.train`` call, or one ``fit`` of its scikit-learn API, is one run.
 
-``AutotrackCallback`` (an ``xgboost.callback.TrainingCallback``) records the booster's full
-configuration, every evaluation metric per iteration under XGBoost's own names
-(``train-logloss``, ``val-auc``, ``validation_0-rmse``), best iteration and score, feature
-importance and the model in XGBoost's own format (``model.ubj``).
+``AutotrackCallback`` (an ``xgboost.callback.TrainingCallback``) records a complete run from its
+own hooks: the booster's full configuration and seed, every evaluation metric per iteration under
+XGBoost's own names (``train-logloss``, ``val-auc``, ``validation_0-rmse``), best iteration and
+score, feature importance and the model (``model.ubj``). XGBoost has no exception hook: a
+training that raised never reaches ``after_training``, so its run is ended ``failed`` by the
+callback's next training, or by the program's end.
 
-Thin wrappers around ``xgboost.train`` and the scikit-learn API's ``fit`` (``_xgboost_wrap``),
-installed when this module is imported (and again by ``autolog()`` or a new callback), add a callback when autolog is
-on and the user gave none, hand it what a callback cannot see (``num_boost_round``,
-``early_stopping_rounds``, the params dict or the estimator's params, the data), and end the run
-``failed`` with the traceback when training raises: XGBoost has no exception hook. Without the
-wrappers (after ``autolog(disable=True)``) the callback still records from its own hooks.
-An XGBoost model inside a scikit-learn Pipeline or search is an inner fit: no run of its own.
+``autotrack.autolog()`` installs wrappers around ``xgboost.train`` and the estimators' ``fit``
+(``_xgboost_wrap``; ``autolog(disable=True)`` removes them) that add a callback when you gave
+none and ``attach`` a ``FitRecorder`` holding what a callback cannot see: the train arguments or
+the estimator's params, the data, the ``TrainingCheckPoint`` files, and the traceback of a
+training that raised. An XGBoost model inside a scikit-learn Pipeline or search is an inner fit.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import os
+from typing import Any, Iterable
 
 import xgboost as xgb
 
 from autotrack._safety import guard
 from autotrack.integrations import _xgboost_record as rec
 from autotrack.integrations import _xgboost_wrap as wrap
-from autotrack.integrations._common import FitSession, explicit_options, outermost, resolve_options
+from autotrack.integrations._common import FitRecorder, explicit_options, resolve_options
 
 __all__ = ["AutotrackCallback", "enable", "disable"]
-
-OUTERMOST_KEY = wrap.OUTERMOST_KEY  # shared with the scikit-learn adapter
-_autolog = {"on": False}
-
-
-def _rank_zero() -> bool:
-    try:
-        return xgb.collective.get_rank() == 0
-    except Exception:  # noqa: BLE001 - no communicator: a single process
-        return True
-
-
-def _nested() -> bool:
-    with outermost(OUTERMOST_KEY) as first:
-        return not first
 
 
 class AutotrackCallback(xgb.callback.TrainingCallback):
@@ -63,135 +49,143 @@ class AutotrackCallback(xgb.callback.TrainingCallback):
         self.options = resolve_options(**explicit_options(
             uri=uri, experiment=experiment, log_checkpoints=log_checkpoints, log_models=log_models,
             log_every_n_steps=log_every_n_steps))
-        self._wrapped = False  # True while a wrapper drives this callback's run
-        self._reset()
-        with guard("xgboost: installing the train/fit wrappers"):
-            _install()
-
-    def _reset(self) -> None:
-        self._session: FitSession | None = None
-        self._run: Any = None
-        self._estimator: Any = None
-        self._seeded = False
-        self._pending: tuple[int, dict[str, float]] | None = None
+        self.recorder: FitRecorder | None = None  # the training being recorded
+        self._own = False  # began by the hooks (no wrapper): ended by them
+        self.detach()
 
     # sklearn's clone() deep-copies callbacks and estimators get pickled: keep only the settings
     def __getstate__(self) -> dict[str, Any]:
         return {"options": self.options}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.options = state["options"]
-        self._wrapped = False
-        self._reset()
+        self.options, self.recorder, self._own = state["options"], None, False
+        self.detach()
 
-    # -- the run's life (wrappers call _begin/_end; without them, the training hooks do) -------
-    def _begin(self, name: str | None = None) -> None:
-        if self._session is not None:  # a training without the wrappers died before after_training
-            self._end(RuntimeError("the previous training ended without after_training"))
-        self._session = FitSession("xgboost", self.options, record=_rank_zero())
-        run = self._session.begin(name)
-        self._run = run if self._session.active else None
+    # -- for autolog's wrappers ------------------------------------------------------------------
+    def attach(self, recorder: FitRecorder, checkpoints: Iterable[Any] = (), save_model: bool = True) -> None:
+        """Record the next training into ``recorder``, which the caller began and will end.
 
-    def _end(self, exc: BaseException | None = None) -> None:
-        session = self._session
-        self._reset()
-        if session is not None:
-            session.end(exc)
+        ``checkpoints``: that training's ``TrainingCheckPoint`` callbacks, whose files are
+        recorded as checkpoints; ``save_model=False``: the caller saves the model itself.
+        """
+        self._close_dangling()
+        self.recorder, self._own, self._save_model = recorder, False, save_model
+        self._checkpoints = [found for found in map(rec.checkpoint_files, checkpoints) if found is not None]
 
-    def _describe(self, params: dict[str, Any], data: dict[str, Any], estimator: Any = None) -> None:
-        """What the wrappers see and the hooks do not: train arguments, estimator, data."""
-        run = self._run
-        if run is None:
-            return
-        self._estimator = estimator
-        run.log_params(params)
-        found = rec.explicit_seeds(params)
-        if found:
-            run.log_seeds(found)
-            self._seeded = True
-        for name, value in data.items():
-            if value is None:
-                continue
-            if isinstance(value, xgb.DMatrix):
-                rec.log_dmatrix(run, name, value)
-            else:
-                run.log_data(name, value)
+    def detach(self) -> None:
+        """Back to recording on its own (the wrapper's training is over)."""
+        if not self._own:
+            self.recorder = None
+        self._save_model, self._checkpoints, self._pending = True, [], None
+        self._first, self._last, self._existing = 0, None, {}
 
-    # -- TrainingCallback ----------------------------------------------------------------------
+    def _close_dangling(self) -> None:
+        if self._own and self.recorder is not None:  # began by the hooks; its training raised
+            self.recorder.end(RuntimeError("this XGBoost training did not reach after_training: it raised"))
+            self.recorder, self._own = None, False
+
+    # -- TrainingCallback ------------------------------------------------------------------------
     def before_training(self, model: Any) -> Any:
         with guard("xgboost: starting the run"):
-            if not self._wrapped and isinstance(model, xgb.Booster) and not _nested():
-                self._begin()
-            if self._run is not None and isinstance(model, xgb.Booster):
-                self._log_config(model)
+            if not isinstance(model, xgb.Booster):  # xgb.cv's folds: not recorded
+                return model
+            if self.recorder is None or self._own:
+                self._close_dangling()
+                if wrap.nested():  # inside a scikit-learn Pipeline or search: an inner fit
+                    return model
+                self.recorder, self._own = FitRecorder("xgboost", self.options, record=rec.rank_zero()), True
+                self.recorder.begin()
+            config = json.loads(model.save_config())
+            self.recorder.params({"config": config})
+            seed = rec.config_seed(config)
+            self.recorder.seeds({"xgboost.seed": seed} if seed is not None else {})
+            self._first, self._last = model.num_boosted_rounds(), None
+            self._watch_checkpoints()
         return model
 
-    def _log_config(self, booster: Any) -> None:
-        config = json.loads(booster.save_config())
-        self._run.log_params({"config": config})
-        seed = rec.config_seed(config)
-        if not self._seeded and seed is not None:
-            self._run.log_seeds({"xgboost.seed": seed})
-            self._seeded = True
-
     def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
-        if self._run is not None:
+        recorder = self.recorder
+        if recorder is not None and recorder.active:
             with guard("xgboost: logging metrics"):
-                metrics = {f"{data}-{name}": _last(values) for data, by_name in evals_log.items()
+                metrics = {f"{data}-{name}": _latest(values) for data, by_name in evals_log.items()
                            for name, values in by_name.items() if values}
                 every = self.options.log_every_n_steps
                 if metrics and (every is None or (epoch + 1) % every == 0):
-                    self._run.log_metrics(metrics, step=epoch)
+                    recorder.metrics(metrics, step=epoch)
                     self._pending = None
                 elif metrics:
                     self._pending = (epoch, metrics)
+                self._record_checkpoints(epoch - 1, epoch)
+                self._last = epoch
         return False
 
     def after_training(self, model: Any) -> Any:
-        if self._run is not None:
+        recorder = self.recorder
+        if recorder is None:
+            return model
+        if recorder.active:
             with guard("xgboost: recording the trained model"):
                 self._record_end(model)
-            if not self._wrapped:
-                with guard("xgboost: ending the run"):
-                    self._end()
+        if self._own:
+            self.recorder, self._own = None, False
+            with guard("xgboost: ending the run"):
+                recorder.end()
         return model
 
     def _record_end(self, booster: Any) -> None:
-        run = self._run
+        recorder = self.recorder
         if self._pending is not None:
-            run.log_metrics(self._pending[1], step=self._pending[0])
+            recorder.metrics(self._pending[1], step=self._pending[0])
             self._pending = None
+        if self._last is not None:
+            self._record_checkpoints(self._last)
         best = {key: booster.attr(key) for key in ("best_iteration", "best_score")}
         final = {"num_boosted_rounds": booster.num_boosted_rounds()}
         final.update({k: (int(v) if k == "best_iteration" else float(v)) for k, v in best.items() if v is not None})
-        run.log_metrics(final)
-        rec.log_importance(run, booster)
-        if self.options.log_models and self._estimator is None:  # an estimator is saved by its wrapper
-            rec.log_booster(run, booster)
+        recorder.metrics(final)
+        rec.log_importance(recorder, booster)
+        if self._save_model and self.options.log_models:
+            rec.log_model(recorder, booster)
+
+    # -- XGBoost's TrainingCheckPoint files (known through attach) -------------------------------
+    def _watch_checkpoints(self) -> None:
+        """Before training: the files already there are not this training's (unless rewritten)."""
+        if self.recorder is None or self.recorder.checkpoints is None:
+            self._checkpoints = []
+        self._existing = {path: _stamp(path) for folder, name, _ in self._checkpoints if os.path.isdir(folder)
+                          for path in (os.path.join(folder, entry) for entry in os.listdir(folder)
+                                       if entry.startswith(name + "_"))}
+
+    def _record_checkpoints(self, *epochs: int) -> None:
+        """The file of each of these iterations, if XGBoost wrote it in this training."""
+        for folder, name, ext in self._checkpoints:
+            for iteration in (self._first + epoch for epoch in epochs if epoch >= 0):
+                path = os.path.join(folder, f"{name}_{iteration}.{ext}")
+                stamp = _stamp(path)
+                if stamp is not None and self._existing.get(path) != stamp:
+                    self._existing[path] = stamp
+                    self.recorder.checkpoint(path, {"iteration": iteration, "format": ext,
+                                                    "source": "xgboost.callback.TrainingCheckPoint"})
 
 
-def _last(values: Any) -> float:
+def _stamp(path: str) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _latest(values: Any) -> float:
     value = values[-1]
     return value[0] if isinstance(value, tuple) else value  # xgb.cv logs (mean, std)
 
 
-def _install() -> None:
-    wrap.install(AutotrackCallback, lambda: _autolog["on"])
-
-
 def enable(config: Any) -> None:
-    """autolog(): every ``train``/``fit`` gets an ``AutotrackCallback`` unless the user gave one."""
-    _autolog["on"] = True
-    _install()
+    """Called by ``autotrack.autolog()``: wrap ``xgboost.train`` and the estimators' ``fit``."""
+    wrap.install(AutotrackCallback)
 
 
 def disable() -> None:
-    _autolog["on"] = False
+    """Called by ``autotrack.autolog(disable=True)``: put every original back."""
     wrap.undo()
-
-
-# At import, not only when a callback is made: in ``xgb.train(..., callbacks=[AutotrackCallback()])``
-# Python looks ``xgb.train`` up before it makes the callback. Without autolog or a callback of
-# ours in the list, the wrappers only pass the call on.
-with guard("xgboost: installing the train/fit wrappers"):
-    _install()
