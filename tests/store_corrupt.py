@@ -27,7 +27,6 @@ import time
 import uuid
 from typing import Any
 
-import pytest
 
 import autotrack
 from autotrack.backends import backend_for
