@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -294,9 +295,14 @@ def test_import_is_light():
 def _measure(fn):
     """Seconds fn takes, and peak bytes allocated while it runs again under tracemalloc (numpy
     reports its buffers to it; timing apart, as tracing slows every allocation down)."""
-    start = time.perf_counter()
-    result = fn()
-    seconds = time.perf_counter() - start
+    gc.collect()
+    gc.disable()  # a full collection over the test's own millions of objects is not fingerprinting's time
+    try:
+        start = time.perf_counter()
+        result = fn()
+        seconds = time.perf_counter() - start
+    finally:
+        gc.enable()
     tracemalloc.start()
     try:
         fn()
