@@ -371,7 +371,7 @@ def test_long_lists_are_sampled_in_bounded_time_and_memory():
     for obj in (rows, flat, records, tuple(flat), "x" * 100_000_000):
         fp, seconds, peak = _measure(lambda: fingerprint(obj))
         assert fp["hash_sampled"] is True and "sha256" in fp, fp
-        assert seconds < 0.5 and peak < 20 * MB, (type(obj), seconds, peak / MB)
+        assert seconds < 2.0 and peak < 20 * MB, (type(obj), seconds, peak / MB)
     changed = rows[:-1] + [[0.5] * 99 + [0.75]]
     assert fingerprint(changed)["sha256"] != fingerprint(rows)["sha256"]
 
@@ -379,7 +379,7 @@ def test_long_lists_are_sampled_in_bounded_time_and_memory():
 def test_long_dicts_are_sampled_in_bounded_time_and_memory():
     d = dict.fromkeys(range(2_000_000), 1.5)
     fp, seconds, peak = _measure(lambda: fingerprint(d))
-    assert fp["hash_sampled"] is True and seconds < 0.5 and peak < 20 * MB, (seconds, peak / MB)
+    assert fp["hash_sampled"] is True and seconds < 2.0 and peak < 20 * MB, (seconds, peak / MB)
     d[1_999_999] = 2.5  # the last items are in the sample
     assert fingerprint(d)["sha256"] != fp["sha256"]
 
@@ -387,11 +387,11 @@ def test_long_dicts_are_sampled_in_bounded_time_and_memory():
 def test_nested_and_circular_long_lists_stay_bounded():
     deep = [[[[0] * 1000] * 1000] * 1000] * 20  # 2e10 values, 20 at the top
     fp, seconds, _ = _measure(lambda: fingerprint(deep))
-    assert fp["rows"] == 20 and seconds < 1.0
+    assert fp["rows"] == 20 and seconds < 3.0
     loop: list = list(range(100))
     loop.append(loop)
     fp, seconds, _ = _measure(lambda: fingerprint(loop))
-    assert seconds < 1.0 and "error" not in fp
+    assert seconds < 3.0 and "error" not in fp
 
 
 def test_small_containers_still_hash_as_their_json():
