@@ -46,10 +46,13 @@ def _outside_autotrack() -> int:
     return level
 
 
-def report(kind: str, exc: BaseException, stacklevel: int | None = 3) -> None:
+def report(kind: str, exc: BaseException, stacklevel: int | None = 3, message: str | None = None) -> None:
     """Count an internal error and warn the first time this kind happens (or raise in strict mode).
 
-    ``stacklevel`` as for ``warnings.warn``; None: the user's line that called into autotrack."""
+    ``stacklevel`` as for ``warnings.warn``; None: the user's line that called into autotrack.
+    ``message``: the warning's whole text, when the default one would not say what happens next.
+    A warning from one of autotrack's own threads (the writer's) comes with no source line: no
+    line of the user's caused it, and one of autotrack's would only be noise."""
     with _lock:
         _counts[kind] += 1
         first = kind not in _warned
@@ -57,13 +60,14 @@ def report(kind: str, exc: BaseException, stacklevel: int | None = 3) -> None:
     _log.debug("autotrack error in %s", kind, exc_info=exc)
     if strict():
         raise exc
-    if first:
-        warnings.warn(
-            f"autotrack: {kind} failed ({type(exc).__name__}: {exc}); training continues, "
-            "further errors of this kind are counted silently (autotrack.error_counts()).",
-            AutotrackWarning,
-            stacklevel=_outside_autotrack() if stacklevel is None else stacklevel,
-        )
+    if not first:
+        return
+    text = message or (f"autotrack: {kind} failed ({type(exc).__name__}: {exc}); training continues, "
+                       "further errors of this kind are counted silently (autotrack.error_counts()).")
+    if threading.current_thread().name.startswith("autotrack-"):
+        warnings.warn_explicit(text, AutotrackWarning, "autotrack", 0, module="autotrack")
+    else:
+        warnings.warn(text, AutotrackWarning, stacklevel=_outside_autotrack() if stacklevel is None else stacklevel)
 
 
 @contextlib.contextmanager

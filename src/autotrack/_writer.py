@@ -40,6 +40,11 @@ _BATCH = 2_000  # metric calls turned into columns at a time while draining (com
 _MAX_PENDING_IN_MEMORY = 64  # unsent segments beyond this wait in the spool folder, not in memory
 
 
+# store calls whose failures share one warning per cause (see _failed)
+_STORE_CALLS = frozenset({"creating the run in the store", "writing to the store", "updating the run document",
+                          "storing an artifact", "releasing a superseded artifact", "keeping the heartbeat"})
+
+
 class _Abandoned(BaseException):
     """Raised in the writer thread when the run's end took over its work (see ``close``)."""
 
@@ -337,7 +342,7 @@ class Writer:
         self._pending.pop(0)
         self._set_aside_count += 1
         self._set_aside_points += points
-        self._failed("writing to the store", ValueError(
+        self._failed("a segment the store refused", ValueError(
             f"{exc}; segment {seq} was saved to {self._spool.folder} and the others go on"))
         return True
 
@@ -433,7 +438,16 @@ class Writer:
     def _failed(self, what: str, exc: BaseException) -> None:
         if self.error is None:
             self.error = exc
+        message = None
+        if what == "delivering the run":
+            message = f"autotrack: {exc}."
+        elif what in _STORE_CALLS:  # one cause (a dead server, a full disk) makes every call fail: one warning
+            cause = type(exc).__name__ + (f" {exc.errno}" if isinstance(exc, OSError) and exc.errno else "")
+            what = f"the store at {self.backend.uri} ({cause})"
+            message = (f"autotrack: the store at {self.backend.uri} failed ({type(exc).__name__}: {exc}). Training "
+                       "continues: what this run records is kept and retried, and what the store has not taken when "
+                       f"the run ends is saved to {self._spool.folder} for 'autotrack sync'.")
         try:
-            report(what, exc)
+            report(what, exc, message=message)
         except Exception:  # noqa: BLE001 - strict mode: surfaced by Run.finish(), not in this thread
             pass

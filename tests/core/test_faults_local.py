@@ -173,3 +173,30 @@ def test_a_segment_that_cannot_be_encoded_costs_only_its_bad_events(store, lenie
     assert rec.status == "finished"
     assert rec.params == {"good": 1, "fine": 2} and rec.final_metrics == {"loss": 0.5}
     assert autotrack.error_counts().get("encoding a segment")
+
+
+def test_one_cause_one_warning_saying_what_happens_to_the_data(tmp_path, lenient, monkeypatch):
+    """A dead store fails every call (run document, segments, artifact, heartbeat): one warning for
+    the cause, one for what was saved at the end, no source line of autotrack's in either."""
+    from tests.faulty_store import WRITES, faulty
+
+    monkeypatch.setenv("AUTOTRACK_EXIT_TIMEOUT", "1")
+    monkeypatch.setenv("AUTOTRACK_HEARTBEAT_SECONDS", "0.1")
+    uri, faults = faulty(str(tmp_path / "store"))
+    faults.refuse |= WRITES
+    model = tmp_path / "m.bin"
+    model.write_bytes(b"m")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with autotrack.start_run(uri=uri) as run:
+            run.log_metric("loss", 1.0, step=0)
+            run.log_artifact(model)
+            run.flush(timeout=1)
+            time.sleep(0.5)
+    ours = [w for w in caught if issubclass(w.category, AutotrackWarning)]
+    texts = [str(w.message) for w in ours]
+    assert len(ours) == 2, texts
+    assert "kept and retried" in texts[0] and "autotrack sync" in texts[0]
+    assert "saved to" in texts[1] and "1 artifact(s)" in texts[1]
+    assert all(w.filename == "autotrack" for w in ours)  # from the writer thread: no source line
+    assert warnings.formatwarning(ours[0].message, ours[0].category, ours[0].filename, ours[0].lineno).count("\n") == 1
