@@ -6,7 +6,7 @@ in ``VERDICT PASS|MISS|SKIP`` lines. The exit status is 0 unless a workload cras
 measurement (this machine may be noisy), not an error.
 
 Peers (MLflow, W&B offline, DVCLive) are extra columns when importable, from the environment
-(``pip install autotrack[bench]``) or from a folder named by ``AUTOTRACK_BENCH_PEERS``.
+(``pip install 'autotrack-ml[bench]'``) or from a folder named by ``AUTOTRACK_BENCH_PEERS``.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ def machine() -> dict[str, object]:
             cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
     except OSError:
         pass
-    versions = {name: version(name) for name in ("autotrack", "lightning", "torch", "keras", "tensorflow-cpu",
-                                                  "scikit-learn", "xgboost-cpu", "xgboost", "skops", "wrapt")}
+    versions = {"autotrack": version("autotrack-ml")}  # our distribution; PyPI's "autotrack" is another project
+    versions.update((name, version(name)) for name in ("lightning", "torch", "keras", "tensorflow-cpu",
+                                                       "scikit-learn", "xgboost-cpu", "xgboost", "skops", "wrapt"))
     for peer in _common.PEERS:
         try:
             module = __import__(peer)

@@ -1,5 +1,7 @@
 """A custom training loop recorded with autotrack: logistic regression in plain numpy.
 
+Needs numpy only (no extra): pip install autotrack-ml numpy
+
     python examples/custom_loop.py          # records into ./autotrack-runs
     autotrack show last                      # see what was recorded
 
@@ -10,9 +12,14 @@ seed, the data fingerprint, the environment and the final weights as an artifact
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError as exc:  # one line that says what to install, not a traceback
+    missing = (exc.name or "numpy").split(".")[0]
+    sys.exit(f"autotrack: this example needs {missing}: pip install numpy")
 
 import autotrack
 

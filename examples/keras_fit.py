@@ -1,5 +1,7 @@
 """A Keras fit recorded with autotrack: a tiny classifier on generated data, any Keras backend.
 
+Needs the keras extra: pip install 'autotrack-ml[keras]' (Keras 3 and TensorFlow)
+
     python examples/keras_fit.py                          # TensorFlow backend, into ./autotrack-runs
     KERAS_BACKEND=torch python examples/keras_fit.py      # the same with the torch backend
     autotrack show last                                   # see what was recorded
@@ -15,11 +17,15 @@ hooks show (docs/integrations/keras.md says what autolog adds).
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 
-import numpy as np
-
-import keras
+try:
+    import keras
+    import numpy as np
+except ImportError as exc:  # one line that says what to install, not a traceback
+    missing = (exc.name or "keras").split(".")[0]
+    sys.exit(f"autotrack: this example needs {missing}: pip install 'autotrack-ml[keras]'")
 
 import autotrack
 from autotrack.integrations.keras import AutotrackCallback

@@ -1,16 +1,23 @@
 """A tiny Lightning fit recorded by ``autotrack.autolog()``.
 
+Needs the lightning extra: pip install 'autotrack-ml[lightning]' (Lightning and PyTorch)
+
     python examples/lightning_fit.py && autotrack show last
 """
 
 from __future__ import annotations
 
+import sys
 import tempfile
 
-import lightning as L
-import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-from torch.utils.data import DataLoader, TensorDataset
+try:
+    import lightning as L
+    import torch
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from torch.utils.data import DataLoader, TensorDataset
+except ImportError as exc:  # one line that says what to install, not a traceback
+    missing = (exc.name or "lightning").split(".")[0]
+    sys.exit(f"autotrack: this example needs {missing}: pip install 'autotrack-ml[lightning]'")
 
 import autotrack
 

@@ -1,5 +1,7 @@
 """scikit-learn fits recorded by autotrack: a pipeline, then a grid search over it.
 
+Needs the sklearn extra: pip install 'autotrack-ml[sklearn]' (scikit-learn and joblib)
+
     python examples/sklearn_fit.py          # records into ./autotrack-runs
     autotrack runs                          # the pipeline, the search and its candidates
     autotrack show last                     # the best candidate (its parent is the search)
@@ -12,11 +14,17 @@ best params and score and the whole ``cv_results_`` as a CSV, plus one child run
 
 from __future__ import annotations
 
-import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+import sys
+
+try:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+except ImportError as exc:  # one line that says what to install, not a traceback
+    missing = (exc.name or "scikit-learn").split(".")[0]
+    sys.exit(f"autotrack: this example needs {missing}: pip install 'autotrack-ml[sklearn]'")
 
 import autotrack
 from autotrack.integrations import sklearn as at_sklearn

@@ -1,5 +1,7 @@
 """XGBoost trainings recorded by autotrack: ``xgb.train`` with early stopping, then an estimator.
 
+Needs the xgboost extra: pip install 'autotrack-ml[xgboost]'
+
     python examples/xgboost_train.py        # records into ./autotrack-runs
     autotrack show last                     # the XGBClassifier run
 
@@ -12,8 +14,14 @@ the call's arguments and estimator params and the data fingerprints.
 
 from __future__ import annotations
 
-import numpy as np
-import xgboost as xgb
+import sys
+
+try:
+    import numpy as np
+    import xgboost as xgb
+except ImportError as exc:  # one line that says what to install, not a traceback
+    missing = (exc.name or "xgboost").split(".")[0]
+    sys.exit(f"autotrack: this example needs {missing}: pip install 'autotrack-ml[xgboost]'")
 
 import autotrack
 from autotrack.integrations.xgboost import AutotrackCallback

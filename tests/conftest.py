@@ -1,9 +1,12 @@
 """Test-wide settings: strict mode (autotrack's own errors raise), fast flushes and heartbeats,
-and a private spool folder so no test writes to the real home directory."""
+a private spool folder so no test writes to the real home directory, and the quick subset
+(``pytest -m "not slow"``, the table below)."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 import pytest
 
@@ -11,6 +14,36 @@ os.environ["AUTOTRACK_STRICT"] = "1"
 os.environ.setdefault("AUTOTRACK_FLUSH_SECONDS", "0.2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# The spool folders a user's own runs use: the one AUTOTRACK_SPOOL_DIR names, else the default.
+REAL_SPOOLS = sorted({p for p in (os.environ.get("AUTOTRACK_SPOOL_DIR"), os.path.join(
+    os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "autotrack", "unsent")) if p})
+# A private spool for the whole session, set before any fixture runs: _isolated_store below sets
+# one per test, but session and module fixtures (servers, the browser tests' live run) start
+# before it and their child processes inherit os.environ; with the variable unset they spooled
+# into ~/.cache/autotrack/unsent. Child processes that drop AUTOTRACK_* get nothing from this:
+# _real_spool_untouched catches them.
+SESSION_SPOOL = tempfile.mkdtemp(prefix="autotrack-test-spool-")
+os.environ["AUTOTRACK_SPOOL_DIR"] = SESSION_SPOOL
+
+
+def _listing(folder: str) -> set[str]:
+    try:
+        return set(os.listdir(folder))
+    except OSError:
+        return set()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _real_spool_untouched():
+    """The suite fails if it left anything in the user's real spool folder."""
+    before = {folder: _listing(folder) for folder in REAL_SPOOLS}
+    yield
+    added = {folder: sorted(_listing(folder) - names) for folder, names in before.items()}
+    added = {folder: names for folder, names in added.items() if names}
+    shutil.rmtree(SESSION_SPOOL, ignore_errors=True)
+    if added:
+        pytest.fail(f"the test session wrote into the real spool folder: {added}", pytrace=False)
 
 
 @pytest.fixture(autouse=True)
@@ -68,3 +101,79 @@ def s3_server():
 def s3_store(s3_server):
     """A fresh bucket on the moto server; the store URI is ``s3://<bucket>/runs``."""
     return f"s3://{s3_server.make_bucket()}/runs"
+
+
+# The quick subset, `pytest -m "not slow"`. Rule: a test is slow when it took 0.75 s or more
+# (setup + call + teardown) in a full run measured with `pytest -p no:cacheprovider --durations=0`
+# on the 2-core development machine, otherwise idle; it is listed here by file (under tests/) and
+# test name, with all its parameter sets. "*" marks a module whose tests all start processes,
+# servers or a browser, fuzz, or train a heavy framework; QUICK keeps one or two of those as the
+# module's smoke test, so that the quick subset still runs every integration and every backend.
+# A new test that is slow by this rule goes in the table (tests/test_suite_setup.py checks that
+# every name here exists and that each integration and backend keeps a quick test).
+SLOW_EVERYWHERE = {  # the store conformance suite's deliberate waits, for every store
+    "test_store_hanging_at_exit_loses_nothing", "test_slow_upload_keeps_a_live_run_alive",
+}
+SLOW = {
+    "integrations/test_seed_capture.py": "*",              # frameworks seeded in fresh processes
+    "integrations/test_lightning_namespaces_ddp.py": "*",  # DDP worker processes
+    "integrations/test_keras.py": "*",                     # Keras/TensorFlow fits, 1-8 s each
+    "integrations/test_transformers.py": "*",              # Trainer runs, 1-3 s each
+    "server/test_resilience.py": "*",                      # servers killed and restarted
+    "server/test_fuzz.py": "*",                            # schemathesis against a server
+    "core/test_schema_fuzz.py": "*",                       # hypothesis over stored documents
+    "core/test_concurrent_writers.py": "*",                # six writer processes
+    "ui/test_browser.py": "*",                             # Chromium
+    "test_bench_quick.py": "*",                            # the benchmarks, once each
+    "core/test_autolog_undo.py": "test_disable_before_import_keeps_the_framework_off",
+    "core/test_data_fingerprint.py": """
+        test_2gb_non_contiguous_array_is_read_in_bounded_time_and_memory test_hashes_are_stable_across_processes
+        test_large_array_is_sampled_deterministically test_large_coo_and_csr_matrices_are_not_converted
+        test_long_dicts_are_sampled_in_bounded_time_and_memory test_long_lists_are_sampled_in_bounded_time_and_memory
+        test_nested_and_circular_long_lists_stay_bounded""",
+    "core/test_lifecycle.py": "test_live_run_in_another_process_is_running "
+                              "test_sigkill_leaves_a_readable_run_reported_killed_once_stale",
+    "core/test_run_properties.py": "test_any_sequence_of_calls_reads_back",
+    "core/test_store_s3.py": """
+        test_artifacts_round_trip test_backend_hands_back_markers_not_errors test_bad_segments_are_skipped_and_named
+        test_cli_over_a_corrupt_store test_corrupt_runs_are_listed_and_hide_nothing test_get_run_prefixes
+        test_runs_order_and_filters""",
+    "integrations/test_lightning.py": "test_failing_backend_cannot_stop_fit test_test_after_fit_lands_in_the_fit_run",
+    "integrations/test_sklearn.py": """
+        test_autolog_before_sklearn_is_imported test_callable_refit_marks_best_index
+        test_default_model_format_is_joblib_and_imports_no_skops test_max_tuning_runs
+        test_skops_on_request_and_joblib_fallback""",
+    "integrations/test_xgboost.py": """
+        test_callback_alone_a_training_that_raised_is_failed_at_the_programs_end
+        test_nothing_is_wrapped_in_a_fresh_process_until_autolog test_sklearn_api_early_stopping_and_rf
+        test_sklearn_helper_in_a_custom_metric_writes_nothing_into_the_run""",
+    "server/test_api.py": "test_body_limits_413 test_missing_or_wrong_token_is_401",
+    "server/test_http_transport.py": "test_https_verifies_the_server_with_the_system_store "
+                                     "test_non_json_error_page_and_retried_503",
+    "ui/test_ui_api.py": "test_runs_table_reads_no_segments",
+    "test_examples.py": "test_custom_loop_runs_as_the_readme_says",
+}
+QUICK = {
+    "integrations/test_keras.py": {"test_callback_alone_records_a_complete_run",
+                                   "test_autolog_one_run_per_fit_and_the_users_list_untouched"},
+    "integrations/test_transformers.py": {"test_train_records_params_seeds_metrics_summary",
+                                          "test_exception_fails_the_run_and_propagates"},
+}
+
+
+def is_slow(module: str, name: str) -> bool:
+    """``module``: a test file's path under tests/ ("core/test_cli.py"); ``name``: the test
+    function's name without its parameters."""
+    listed = SLOW.get(module, "")
+    if name in QUICK.get(module, ()):
+        return False
+    return name in SLOW_EVERYWHERE or listed.strip() == "*" or name in listed.split()
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(config, items):
+    here = os.path.dirname(os.path.abspath(__file__))
+    for item in items:
+        module = os.path.relpath(str(item.path), here).replace(os.sep, "/")
+        if is_slow(module, getattr(item, "originalname", item.name)):
+            item.add_marker(pytest.mark.slow)

@@ -33,6 +33,7 @@ __all__ = [
     "RunNotFoundError",
     "AmbiguousRunError",
     "ArtifactNotFoundError",
+    "AmbiguousArtifactError",
     "IntegrityError",
     "AutotrackWarning",
 ]
@@ -59,6 +60,7 @@ _LAZY = {
     "RunNotFoundError": "autotrack._errors",
     "AmbiguousRunError": "autotrack._errors",
     "ArtifactNotFoundError": "autotrack._errors",
+    "AmbiguousArtifactError": "autotrack._errors",
     "IntegrityError": "autotrack._errors",
 }
 
@@ -81,7 +83,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing import Any
 
     from autotrack._autolog import autolog
-    from autotrack._errors import (AmbiguousRunError, ArtifactNotFoundError, AutotrackError,
+    from autotrack._errors import (AmbiguousArtifactError, AmbiguousRunError, ArtifactNotFoundError, AutotrackError,
                                    BackendUnavailableError, ConfigError, IntegrityError, RunNotFoundError)
     from autotrack._frame import runs_dataframe
     from autotrack._records import ArtifactRecord, MetricPoint, RunRecord, get_run, last_run, runs

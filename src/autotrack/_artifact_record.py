@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 from typing import IO, Any, Iterator
 
 from autotrack._errors import ArtifactNotFoundError, IntegrityError
@@ -90,23 +88,21 @@ class ArtifactRecord:
         with self.open() as fh:
             return fh.read()
 
-    def download(self, dest: str | os.PathLike[str]) -> str:
-        """Write to ``dest`` (a file path, or an existing directory to put ``name`` in)."""
-        dest = os.fspath(dest)
-        if os.path.isdir(dest):
-            dest = os.path.join(dest, os.path.basename(self.name))
-        folder = os.path.dirname(os.path.abspath(dest))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".autotrack-", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as out, self.open() as src:
-                shutil.copyfileobj(src, out, 1 << 20)  # type: ignore[arg-type]
-            os.replace(tmp, dest)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return dest
+    def download(self, dest: str | os.PathLike[str], *, overwrite: bool = True) -> str:
+        """Write the recorded bytes to ``dest`` and return the path written.
+
+        ``dest`` is a file path, or a folder (an existing one, or one said with a trailing ``/``)
+        to put the artifact's file name in; missing folders are made. The file appears whole or
+        not at all, with the usual mode (0666 less the umask). An existing file is replaced, as
+        a script that fetches the latest model to the same path each time expects; with
+        ``overwrite=False`` it raises ``FileExistsError`` instead (``autotrack get`` refuses
+        unless ``--force``).
+        """
+        from autotrack._output import output_path, write_file
+
+        path = output_path(dest, os.path.basename(self.name))
+        with self.open() as src:  # a released or missing artifact fails here, before any file
+            return write_file(path, iter(lambda: src.read(1 << 20), b""), overwrite=overwrite)
 
     def __repr__(self) -> str:
         return f"<Artifact {self.name!r} {self.kind} {self.size} bytes sha256={self.sha256[:12]}>"

@@ -158,6 +158,9 @@ def autolog(
         unknown = chosen - set(_INTEGRATIONS)
         if unknown:
             raise ValueError(f"unknown framework(s) {sorted(unknown)}; known: {sorted(_INTEGRATIONS)}")
+        from autotrack._config import check_destination
+
+        check_destination(uri, experiment)  # a bad URI or config file: a ConfigError now, not at the first fit
         new_settings = (uri, experiment, log_checkpoints, log_models, log_every_n_steps)
         reenable = set()
         if _settings is not None and new_settings != _settings:

@@ -10,6 +10,7 @@ import datetime as _dt
 import json
 import math
 import os
+import re
 import shlex
 import sys
 from typing import Any, Iterable, Mapping
@@ -18,7 +19,8 @@ from autotrack._values import json_safe
 
 __all__ = [
     "STATUS_STYLES", "console", "text", "table", "json_safe", "dumps_json", "fmt_value", "fmt_number",
-    "fmt_duration", "fmt_size", "fmt_time", "fmt_metadata", "pick_metrics", "short", "env_summary", "run_sections",
+    "fmt_duration", "fmt_size", "fmt_time", "fmt_metadata", "pick_metrics", "short", "env_summary", "git_rows",
+    "run_sections", "data_rows", "artifact_state", "artifact_rows",
 ]
 
 STATUS_STYLES = {"running": "blue", "finished": "green", "failed": "red", "killed": "yellow", "corrupt": "magenta"}
@@ -26,13 +28,45 @@ _PREFERRED_PREFIXES = ("val_", "val-", "val/", "eval_", "eval-", "eval/", "valid
 _WIDE = 200  # when stdout is not a terminal (a pipe, a file, a test): do not wrap at 80
 
 
+class _Unpadded:
+    """A text stream minus the spaces rich pads lines with (every cell of a table, every column
+    of a grid is filled to its width). On a terminal they are invisible; in a pipe or a file,
+    where output meets grep, diff and editors, they are noise, so they are dropped before each
+    newline (colour codes after them are kept). Spaces at the end of a write are held back until
+    the next one shows whether a newline follows them."""
+
+    _PAD = re.compile(r"[ \t]+((?:\x1b\[[0-9;]*m)*)$", re.M)
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._held = ""
+
+    def write(self, data: str) -> int:
+        text = self._held + data
+        body, newline, rest = text.rpartition("\n")
+        kept = rest.rstrip(" \t")
+        self._held = rest[len(kept):]
+        if newline:
+            self._stream.write(self._PAD.sub(r"\1", body) + "\n" + kept)
+        elif kept:
+            self._stream.write(kept)
+        return len(data)
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, encoding, fileno...: the stream's
+        return getattr(self._stream, name)
+
+
 def console(stderr: bool = False) -> Any:
-    """A rich Console on the current stdout; wide when it is not a terminal and COLUMNS is unset."""
+    """A rich Console on the current stdout (or stderr). When it is not a terminal: wide (unless
+    COLUMNS says otherwise), and without the padding at the end of lines (``_Unpadded``)."""
     from rich.console import Console
 
-    con = Console(file=sys.stderr if stderr else sys.stdout, highlight=False, soft_wrap=False)
-    if not con.is_terminal and not os.environ.get("COLUMNS"):
-        con.width = _WIDE
+    stream = sys.stderr if stderr else sys.stdout
+    con = Console(file=stream, highlight=False, soft_wrap=False)
+    if not con.is_terminal:
+        con.file = _Unpadded(stream)
+        if not os.environ.get("COLUMNS"):
+            con.width = _WIDE
     return con
 
 
@@ -172,7 +206,31 @@ def _gpus(gpus: Any) -> str | None:
     return ", ".join(f"{n} x {label}" if n > 1 else label for label, n in names.items())
 
 
-def env_summary(env: Mapping[str, Any]) -> list[tuple[str, str]]:
+_UNTRACKED_SHOWN = 20
+
+
+def git_rows(git: Mapping[str, Any], run_id: str = "RUN") -> list[tuple[str, str]]:
+    """The uncommitted changes under the git line: how big the recorded diff is (and whether it
+    was cut at capture), where to read it, and the untracked files, which a diff never holds."""
+    rows = []
+    diff = git.get("diff")
+    if isinstance(diff, str) and diff:
+        files = sum(1 for line in diff.splitlines() if line.startswith("diff --git "))
+        size = git.get("diff_bytes") if type(git.get("diff_bytes")) is int else len(diff.encode("utf-8"))
+        what = f"{files} file{'' if files == 1 else 's'} changed, " if files else ""
+        cut = (f", truncated at capture ({fmt_size(len(diff.encode('utf-8')))} kept)"
+               if git.get("diff_truncated") else "")
+        rows.append(("uncommitted", f"{what}{fmt_size(size)} of git diff{cut}: autotrack show --diff {run_id}"))
+    untracked = [str(u) for u in git.get("untracked") or () if isinstance(u, str)]
+    if untracked:
+        shown = ", ".join(untracked[:_UNTRACKED_SHOWN])
+        more = len(untracked) - _UNTRACKED_SHOWN
+        rows.append(("untracked", f"{len(untracked)}: {shown}" + (f", … and {more} more (--json for all)"
+                                                                  if more > 0 else "")))
+    return rows
+
+
+def env_summary(env: Mapping[str, Any], run_id: str = "RUN") -> list[tuple[str, str]]:
     """The lines of ``show``'s environment section; missing probes are simply left out."""
     def get(obj: Any, *keys: str) -> Any:
         for key in keys:
@@ -205,6 +263,7 @@ def env_summary(env: Mapping[str, Any]) -> list[tuple[str, str]]:
         if git.get("remote"):
             parts.append(str(git["remote"]))
         rows.append(("git", ", ".join(parts)))
+        rows += git_rows(git, run_id)
     argv = get(env, "command", "argv")
     if isinstance(argv, list) and argv:
         rows.append(("command", shlex.join(str(a) for a in argv)))
@@ -212,16 +271,65 @@ def env_summary(env: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(k, str(v)) for k, v in rows if v]
 
 
-def _data_row(name: str, info: Any) -> list[Any]:
+def _shape_text(shape: Any) -> Any:
+    return "x".join(map(str, shape)) if isinstance(shape, list) and shape else shape
+
+
+def _part_label(index: int, part: Mapping[str, Any]) -> str:
+    return str(part["key"]) if isinstance(part.get("key"), str) else f"[{index}]"
+
+
+def data_rows(name: str, info: Any, depth: int = 0) -> list[list[Any]]:
+    """A dataset's row of ``show``'s data table, and below it one row per part of a dataset made
+    of parts (an ``(X, y)`` pair, a dict of arrays), indented, each with its own type, shape,
+    rows and dtype. The dataset's own ``rows`` there is its parts' common row count (a tuple's
+    length, 2, says nothing about the data), or none when the parts disagree."""
     info = info if isinstance(info, Mapping) else {}
-    shape = info.get("shape")
+    parts = [p for p in info.get("parts") or () if isinstance(p, Mapping)] if depth < 3 else []
     if info.get("sha256"):
         digest = str(info["sha256"])[:12] + (" (sampled)" if info.get("hash_sampled") else "")
     else:
         digest = f"error: {info['error']}" if info.get("error") else "—"
-    shape_text = "x".join(map(str, shape)) if isinstance(shape, list) and shape else shape
-    return [text(name), text(info.get("type")), text(shape_text), text(info.get("rows")), text(info.get("dtype")),
-            text(digest)]
+    kind, rows = info.get("type"), info.get("rows")
+    if parts:
+        kind = f"{kind} ({len(parts)} part{'s' if len(parts) > 1 else ''})"
+        counts = {p.get("rows") for p in parts}
+        rows = counts.pop() if len(counts) == 1 else None
+    out = [[text("  " * depth + name), text(kind), text(_shape_text(info.get("shape"))), text(rows),
+            text(info.get("dtype")), text(digest)]]
+    for index, part in enumerate(parts):
+        out += data_rows(_part_label(index, part), part, depth + 1)
+    return out
+
+
+_STATE_KEYS = ("best", "superseded", "kept")
+
+
+def artifact_state(meta: Mapping[str, Any]) -> str:
+    """What a checkpoint's flags mean for its bytes: ``best``, ``superseded (kept)`` (rotated out,
+    bytes still there) or ``released`` (rotated out, bytes freed: ``get`` cannot fetch it)."""
+    states = ["best"] if meta.get("best") is True else []
+    if meta.get("superseded"):
+        states.append("released" if meta.get("kept") is False else "superseded (kept)")
+    return ", ".join(states)
+
+
+def artifact_rows(artifacts: Iterable[Any]) -> Any:
+    """``show``'s artifacts table, with a state column when any artifact has a state."""
+    artifacts = list(artifacts)
+    states = [artifact_state(a.metadata) for a in artifacts]
+    widest = max(len(a.name) for a in artifacts)
+    columns = ("name", "kind", "size", "sha256", *(("state",) if any(states) else ()), "metadata")
+    # names are read whole; both wrap on a narrow terminal (with only the name wrapping, rich
+    # squeezes it to nothing before it cuts the metadata)
+    tab = table(*columns, title="artifacts", fold=("name", "metadata"), keep={"name": min(widest, 48)})
+    for art, state in zip(artifacts, states):
+        meta = {k: v for k, v in art.metadata.items() if k not in _STATE_KEYS}
+        cells = [text(art.name), text(art.kind), text(fmt_size(art.size)), text(art.sha256[:12])]
+        if any(states):
+            cells.append(text(state, "dim" if state == "released" else "green" if "best" in state else ""))
+        tab.add_row(*cells, text(fmt_metadata(meta)), style="dim" if state == "released" else None)
+    return tab, "released" in states
 
 
 def run_sections(run: Any) -> list[tuple[str, Any]]:
@@ -257,18 +365,16 @@ def run_sections(run: Any) -> list[tuple[str, Any]]:
     if run.data:
         tab = table("name", "type", "shape", "rows", "dtype", "sha256", title="data")
         for name, info in run.data.items():
-            tab.add_row(*_data_row(name, info))
+            for row in data_rows(name, info):
+                tab.add_row(*row)
     out.append(("data", tab))
-    tab = None
+    group = None
     if run.artifacts:
-        widest = max(len(a.name) for a in run.artifacts)
-        tab = table("name", "kind", "size", "sha256", "metadata", title="artifacts", fold=("name",),
-                    keep={"name": min(widest, 48)})  # names are read whole; metadata may be cut
-        for art in run.artifacts:
-            tab.add_row(text(art.name), text(art.kind), text(fmt_size(art.size)), text(art.sha256[:12]),
-                        text(fmt_metadata(art.metadata)))
-    out.append(("artifacts", tab))
-    rows = env_summary(run.environment or {})
+        tab, released = artifact_rows(run.artifacts)
+        group = Group(tab, text("released: a superseded checkpoint whose bytes were freed; it cannot be "
+                                "downloaded", "dim")) if released else tab
+    out.append(("artifacts", group))
+    rows = env_summary(run.environment or {}, run.id[:8])
     group = None
     if rows:
         grid = Table.grid(padding=(0, 2))

@@ -45,9 +45,14 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     t.add_argument("name", help="the token's name or id")
     t.set_defaults(func=cmd_token)
 
-    p = sub.add_parser("sync", parents=[common], help="deliver runs saved locally while the store was unreachable",
-                       description="Upload the runs (and artifacts) spooled to SPOOL_DIR to the store they were "
-                                   "meant for (or --uri), then remove them locally.")
+    from autotrack.cli import _global_options
+
+    p = sub.add_parser("sync", help="deliver runs saved locally while the store was unreachable",
+                       description="Upload the runs (and artifacts) spooled to SPOOL_DIR to the store each was "
+                                   "meant for (or --uri), then remove them locally. Every run is tried; each "
+                                   "one delivered or not is reported, and the exit status is 1 if any was not.")
+    _global_options(p, sub=True, uri_help="deliver everything to this store instead (default: the store each run "
+                                          "was meant for, saved with it)")
     p.add_argument("spool", metavar="SPOOL_DIR", nargs="?", default=None,
                    help="default: AUTOTRACK_SPOOL_DIR or ~/.cache/autotrack/unsent")
     p.set_defaults(func=cmd_sync)
@@ -77,9 +82,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     uri = store_uri(args, "serve needs a store to write to (a folder, s3://...)")
     token = server_token(args, "read and write runs")
     try:
+        import uvicorn  # noqa: F401 - serve() imports it only when it runs: a missing one is said here
         from autotrack.server.serve import serve
     except ImportError as exc:
-        raise ImportError(f"autotrack serve needs {exc.name}: pip install 'autotrack[server]'") from None
+        raise ImportError(f"autotrack serve needs {exc.name}: pip install 'autotrack-ml[server]'") from None
     check_bind(args.host, args.port)
     print(f"autotrack: serving {uri} at http://{args.host}:{args.port} (dashboard /, API /api/v1, spec /api/v1/openapi.json)",
           file=sys.stderr)
@@ -126,7 +132,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     try:
         from autotrack.server._auth import Tokens
     except ImportError as exc:
-        raise ImportError(f"autotrack token needs {exc.name}: pip install 'autotrack[server]'") from None
+        raise ImportError(f"autotrack token needs {exc.name}: pip install 'autotrack-ml[server]'") from None
     tokens = Tokens(backend_for(uri))
     if args.token_command == "create":
         token, record = tokens.create(args.name, args.scope)
@@ -194,70 +200,134 @@ def _run_artifacts(folder: str) -> list[str]:
         return []
 
 
+def _spool_root(args: argparse.Namespace) -> tuple[str, bool]:
+    """The spool folder to deliver from, and whether it exists (the default one is made only when
+    something is saved: its absence means nothing to do). A folder named on the command line must
+    exist, and must not be a run store: sync deletes what it delivers, so a store's own files must
+    never be taken for spooled ones."""
+    from autotrack._spool import spool_dir
+
+    root = os.path.abspath(os.path.expanduser(args.spool or spool_dir()))
+    if not os.path.exists(root):
+        if args.spool is None:
+            return root, False
+        raise FileNotFoundError(f"the spool folder {root} does not exist (default: {spool_dir()})")
+    if not os.path.isdir(root):
+        raise NotADirectoryError(f"{root} is not a folder: sync delivers the runs saved in a spool folder "
+                                 f"(default: {spool_dir()})")
+    if os.path.isdir(os.path.join(root, "runs")) or os.path.isdir(os.path.join(root, "refs")):
+        raise ValueError(f"{root} is a run store, not a spool folder: sync delivers the runs saved locally when "
+                         f"a store was unreachable (default: {spool_dir()}); nothing was changed")
+    return root, True
+
+
+def _local(uri: str) -> str:
+    """A relative store path made absolute, so the report says which folder got the runs."""
+    from autotrack.backends.base import scheme_of
+
+    return os.path.abspath(os.path.expanduser(uri)) if scheme_of(uri) == "file" and "://" not in uri else uri
+
+
+def _why(exc: BaseException) -> str:
+    """What went wrong, on one line, with the kind of error (NoCredentialsError says a lot)."""
+    message = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _run_name(folder: str) -> str:
+    try:
+        with open(os.path.join(folder, "run.json"), encoding="utf-8") as fh:
+            name = json.load(fh).get("name")
+        return name if isinstance(name, str) else ""
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def _put(backend: Any, path: str, run_id: str | None = None) -> None:
+    sha, _ = backend.put_artifact(path, run_id) if run_id else backend.put_artifact(path)
+    if sha != os.path.basename(path):
+        raise ValueError(f"the spooled file {path} does not hold the content it is named after")
+    os.unlink(path)
+
+
+def _deliver_run(backend: Any, folder: str, segs: list[str], advance: Any) -> tuple[int, int]:
+    """Artifacts, then segments, then the run document (its final status); removed once all are in."""
+    run_id = os.path.basename(folder)
+    arts = _run_artifacts(folder)
+    for art_path in arts:  # first: its segments refer to them
+        _put(backend, art_path, run_id)
+        advance()
+    for seg_path in segs:
+        with open(seg_path, encoding="utf-8") as fh:
+            segment = json.load(fh)
+        backend.append(run_id, int(segment.get("seq", os.path.basename(seg_path)[:-5])), segment)
+        advance()
+    with open(os.path.join(folder, "run.json"), encoding="utf-8") as fh:
+        backend.update_run(run_id, json.load(fh))
+    advance()
+    shutil.rmtree(folder, ignore_errors=True)
+    return len(segs), len(arts)
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
+    """Every spooled item is tried, whatever happened to the ones before (a store without
+    credentials, a mistyped URI, any exception of a backend's library), and each is reported:
+    which run, to which store, and why not."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from autotrack._config import resolve_uri
-    from autotrack._writer import spool_dir
     from autotrack.backends.base import backend_for
 
-    root = os.path.abspath(os.path.expanduser(args.spool or spool_dir()))
-    runs, artifacts = _spooled(root)
+    root, exists = _spool_root(args)
+    runs, artifacts = _spooled(root) if exists else ([], [])
     total = sum(len(segs) + 1 + len(_run_artifacts(folder)) for folder, segs in runs) + len(artifacts)
-    default_uri = args.uri or None
-    delivered, failed = [], []
+    delivered: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, transient=False, disable=total == 0) as progress:
+                  console=console, transient=True, disable=total == 0 or not console.is_terminal) as progress:
         task = progress.add_task("syncing", total=total)
-        for path in artifacts:  # first: segments may refer to them
-            target = default_uri or _read_uri(os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.uri")) \
-                or resolve_uri(None)
+        for path in artifacts:  # first: segments may refer to them (spooled by an older autotrack, run unknown)
+            sidecar = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.uri")
+            target = args.uri or _read_uri(sidecar)
             try:
-                backend = backend_for(target)
-                sha, _ = backend.put_artifact(path)  # spooled by an older autotrack, run unknown
-                if sha != os.path.basename(path):
-                    raise ValueError(f"the spooled file {path} does not hold the content it is named after")
-                os.unlink(path)
-                _unlink(os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.uri"))
-            except (OSError, ValueError) as exc:
-                failed.append({"artifact": os.path.basename(path), "error": str(exc)})
+                target = _local(target or resolve_uri(None))
+                _put(backend_for(target), path)
+                _unlink(sidecar)
+            except Exception as exc:  # noqa: BLE001 - reported, and the next item is tried
+                failed.append({"artifact": os.path.basename(path), "uri": target, "error": _why(exc)})
             progress.advance(task)
         _remove_empty(os.path.join(root, "artifacts"))
         for folder, segs in runs:
             run_id = os.path.basename(folder)
-            target = default_uri or _read_uri(os.path.join(folder, ".uri")) or resolve_uri(None)
+            name = _run_name(folder)
+            target = args.uri or _read_uri(os.path.join(folder, ".uri"))
             progress.update(task, description=f"run {run_id[:8]}")
             try:
-                backend = backend_for(target)
-                for art_path in _run_artifacts(folder):  # first: its segments refer to them
-                    sha, _ = backend.put_artifact(art_path, run_id)
-                    if sha != os.path.basename(art_path):
-                        raise ValueError(f"the spooled file {art_path} does not hold the content it is named after")
-                    os.unlink(art_path)
-                    progress.advance(task)
-                for seg_path in segs:  # segments, then the run document (its final status)
-                    with open(seg_path, encoding="utf-8") as fh:
-                        segment = json.load(fh)
-                    backend.append(run_id, int(segment.get("seq", os.path.basename(seg_path)[:-5])), segment)
-                    progress.advance(task)
-                with open(os.path.join(folder, "run.json"), encoding="utf-8") as fh:
-                    backend.update_run(run_id, json.load(fh))
-                progress.advance(task)
-                shutil.rmtree(folder, ignore_errors=True)
-                delivered.append({"run": run_id, "uri": target, "segments": len(segs)})
-            except (OSError, ValueError) as exc:
-                failed.append({"run": run_id, "uri": target, "error": str(exc)})
+                target = _local(target or resolve_uri(None))
+                n_segs, n_arts = _deliver_run(backend_for(target), folder, segs, lambda: progress.advance(task))
+                delivered.append({"run": run_id, "name": name, "uri": target, "segments": n_segs, "artifacts": n_arts})
+            except Exception as exc:  # noqa: BLE001 - reported, and the next run is tried
+                failed.append({"run": run_id, "name": name, "uri": target, "error": _why(exc), "kept": folder})
     if args.json:
         print(json.dumps({"spool": root, "delivered": delivered, "failed": failed}))
     elif not runs and not artifacts:
         print(f"nothing to sync in {root}")
     else:
+        for item in delivered:
+            label = f"run {item['run'][:8]}" + (f" ({item['name']})" if item["name"] else "")
+            print(f"delivered {label} to {item['uri']}: {item['segments']} segment(s), {item['artifacts']} artifact(s)")
         print(f"delivered {len(delivered)} run(s) from {root}" + (f"; {len(failed)} failed" if failed else ""))
     for item in failed:
-        what = f"run {item['run']}" if "run" in item else f"artifact {item['artifact']}"
-        print(f"autotrack: error: {what}: {item['error']} (kept in {root})", file=sys.stderr)
+        if "run" in item:
+            label = f"run {item['run'][:8]}" + (f" ({item['name']})" if item["name"] else "")
+            kept = item["kept"]
+        else:
+            label, kept = f"artifact {item['artifact'][:12]}", os.path.join(root, "artifacts")
+        where = item["uri"] or "the configured store"
+        print(f"autotrack: error: {label} not delivered to {where}: {item['error']} (kept in {kept})",
+              file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -30,7 +30,9 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
                        description="Write the runs' summaries, charts and (for several runs) what differs between "
                                    "them into one HTML file that needs no server and no network.")
     p.add_argument("runs", metavar="RUN", nargs="+", help="run id, unique id prefix, or 'last'")
-    p.add_argument("-o", "--output", metavar="PATH", default="report.html", help="file to write (default report.html)")
+    p.add_argument("-o", "--output", metavar="PATH", default="report.html",
+                   help="file to write (replaced if it exists), or a folder to put report.html in "
+                        "(default: report.html in the current directory)")
     p.add_argument("--title", help="the page title (default: the run's name, or 'N runs compared')")
     p.set_defaults(func=cmd_report)
 
@@ -51,7 +53,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
         from autotrack.server.app import create_app
     except ImportError as exc:
-        raise ImportError(f"autotrack ui needs {exc.name}: pip install 'autotrack[server]'") from None
+        raise ImportError(f"autotrack ui needs {exc.name}: pip install 'autotrack-ml[server]'") from None
     port = args.port or _free_port(args.host)
     check_bind(args.host, port)
     app = create_app(uri, token, read_only=True, hosts=(args.host,))

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import sys
 
+from autotrack._errors import ConfigError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any
@@ -19,7 +21,8 @@ if TYPE_CHECKING:  # pragma: no cover
 # No pathlib, and tomllib only once a config file is found: both are imported at the first
 # start_run, on the training thread (~10-20 ms together on the benchmark machine).
 
-__all__ = ["DEFAULT_URI", "DEFAULT_EXPERIMENT", "resolve_uri", "resolve_experiment", "env_flag", "file_config"]
+__all__ = ["DEFAULT_URI", "DEFAULT_EXPERIMENT", "KNOWN_KEYS", "resolve_uri", "resolve_experiment",
+           "check_destination", "env_flag", "file_config"]
 
 DEFAULT_URI = "./autotrack-runs"
 DEFAULT_EXPERIMENT = "default"
@@ -34,34 +37,121 @@ def _has_scheme(uri: str) -> bool:
     return bool(sep) and head.replace("+", "").replace("-", "").replace(".", "").isalnum() and len(head) > 1
 
 
-def _toml(path: str) -> dict[str, Any]:
+KNOWN_KEYS = ("uri", "experiment")
+
+
+def _header_line(text: str, header: str) -> int:
+    """The line (1-based) of the table header ``[header]``; 0 when there is none."""
+    import re
+
+    pattern = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(map(re.escape, header.split("."))) + r"\s*\]")
+    return next((n for n, line in enumerate(text.splitlines(), start=1) if pattern.match(line)), 0)
+
+
+def _line_of(text: str, key: str, header: str) -> int | None:
+    """Where ``key`` is set in the table ``header`` ("" for the top level): its ``key = ...``
+    line, or its own ``[header.key]`` table; None when written some other way (inline)."""
+    import re
+
+    start = _header_line(text, header) if header else 0
+    pattern = re.compile(rf"""^\s*(["']?){re.escape(key)}\1\s*[=.]""")
+    for number, line in enumerate(text.splitlines()[start:], start=start + 1):
+        if line.lstrip().startswith("["):
+            break  # the next table: not set in ours by a plain line
+        if pattern.match(line):
+            return number
+    return _header_line(text, f"{header}.{key}" if header else key) or None
+
+
+def _where(path: str, line: int | None) -> str:
+    return f"{path}, line {line}" if line else path
+
+
+def _toml(path: str, about_us: bool = True) -> tuple[dict[str, Any], str] | None:
+    """The parsed file and its text. A file that is not TOML is a ``ConfigError`` naming the file
+    and line; for a ``pyproject.toml`` (``about_us=False``) only if a ``[tool.autotrack]`` header
+    is in it (else it is none of autotrack's business, and None)."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
-    return tomllib.loads(text)  # its TOMLDecodeError is a ValueError
+    text = ""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+        return tomllib.loads(text), text
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        import re
+
+        if not about_us and not re.search(r"^\s*\[\s*tool\s*\.\s*autotrack\b", text, re.MULTILINE):
+            return None
+        if isinstance(exc, OSError):
+            raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+        found = re.fullmatch(r"(.*) \(at line (\d+), column (\d+)\)", str(exc), re.DOTALL)
+        if found is None:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        reason, line, column = found.groups()
+        source = text.splitlines()[int(line) - 1] if 0 < int(line) <= len(text.splitlines()) else ""
+        bare = re.match(r"""\s*([\w.-]+)\s*=\s*([^\s"'\[{].*?)\s*$""", source)
+        hint = ""
+        if bare and reason == "Invalid value":  # uri = runs
+            hint = f' (text goes in quotes: {bare.group(1)} = "{bare.group(2)}")'
+        raise ConfigError(f"{path}, line {line}: not valid TOML (column {column}): {reason}{hint}") from None
+
+
+def _checked(section: Any, path: str, text: str, header: str) -> dict[str, Any]:
+    """The settings of one table: every key known, every value a non-empty string."""
+    label = f"[{header}]" if header else "autotrack.toml"
+    if not isinstance(section, dict):
+        raise ConfigError(f"{_where(path, _line_of(text, header, '') if header else None)}: "
+                          f"{header} must be a table of settings")
+    for key, value in section.items():
+        if key not in KNOWN_KEYS:
+            import difflib
+
+            close = difflib.get_close_matches(key, KNOWN_KEYS, n=1, cutoff=0.6)
+            if not close and header == "" and difflib.get_close_matches(key, ["autotrack"], cutoff=0.7):
+                close = ["[autotrack]"]  # a misspelt table name
+            raise ConfigError(f"{_where(path, _line_of(text, key, header))}: unknown key {key!r} in {label} "
+                              f"(known: {', '.join(KNOWN_KEYS)})" + (f"; did you mean {close[0]!r}?" if close else ""))
+        if not isinstance(value, str):
+            raise ConfigError(f"{_where(path, _line_of(text, key, header))}: {key} must be a string, "
+                              f"not {value!r} ({type(value).__name__})")
+        if not value.strip():
+            raise ConfigError(f"{_where(path, _line_of(text, key, header))}: {key} must not be empty")
+    return dict(section)
 
 
 def file_config(cwd: str | None = None) -> tuple[dict[str, Any], str | None]:
-    """The ``[autotrack]`` settings from a config file, and the directory they are relative to."""
+    """The ``[autotrack]`` settings from a config file, and the directory they are relative to.
+
+    A mistake in them (not TOML, an unknown key, a number where a string goes) raises
+    ``ConfigError`` naming the file and line: it is the user's, like a bad argument, and a
+    setting silently ignored sends runs where nobody will look for them.
+    """
     here = os.path.realpath(cwd or os.getcwd())
     own = os.path.join(here, "autotrack.toml")
     if os.path.isfile(own):
-        data = _toml(own)
-        return dict(data.get("autotrack", data)), here
+        data, text = _toml(own)  # type: ignore[misc]
+        if "autotrack" in data:  # an [autotrack] table: then nothing else belongs in the file
+            for key in data:
+                if key != "autotrack":
+                    raise ConfigError(f"{_where(own, _line_of(text, key, ''))}: unknown key {key!r} beside the "
+                                      "[autotrack] table (the settings go in it)")
+            return _checked(data["autotrack"], own, text, "autotrack"), here
+        return _checked(data, own, text, ""), here
     folder = here
     while True:
         candidate = os.path.join(folder, "pyproject.toml")
         if os.path.isfile(candidate):
-            try:
-                data = _toml(candidate)
-            except (OSError, ValueError):
+            parsed = _toml(candidate, about_us=False)
+            if parsed is None:
                 return {}, None
-            section = data.get("tool", {}).get("autotrack")
-            if isinstance(section, dict):
-                return dict(section), folder
+            data, text = parsed
+            tool = data.get("tool")
+            section = tool.get("autotrack") if isinstance(tool, dict) else None
+            if section is not None:
+                return _checked(section, candidate, text, "tool.autotrack"), folder
             return {}, None  # the nearest pyproject.toml decides, even without a section
         parent = os.path.dirname(folder)
         if parent == folder:
@@ -85,7 +175,7 @@ def _setting(explicit: object, env_var: str, key: str) -> tuple[str | None, str 
         return env, None
     config, base = file_config()
     value = config.get(key)
-    return (value, base) if isinstance(value, str) and value else (None, None)
+    return (value, base) if value else (None, None)
 
 
 def resolve_uri(uri: str | os.PathLike[str] | None = None) -> str:
@@ -100,3 +190,19 @@ def resolve_uri(uri: str | os.PathLike[str] | None = None) -> str:
 def resolve_experiment(experiment: str | None = None) -> str:
     value, _ = _setting(experiment, "AUTOTRACK_EXPERIMENT", "experiment")
     return value or DEFAULT_EXPERIMENT
+
+
+def check_destination(uri: str | os.PathLike[str] | None = None, experiment: str | None = None) -> None:
+    """Resolve where runs would go now and raise ``ConfigError`` if they cannot: a mistake in the
+    config file, an unknown or mistyped URI scheme (with what was probably meant), a missing
+    optional package. ``autolog()`` and the callbacks call it so that a bad setting stops the
+    script before training starts, as ``start_run`` does; nothing is opened or created."""
+    if env_flag("AUTOTRACK_DISABLE"):
+        return  # every call is a no-op: nothing would be written anywhere
+    resolve_experiment(experiment)
+    resolved = resolve_uri(uri)
+    head, sep, _ = resolved.partition("://")
+    if sep and len(head) > 1 and head.lower() != "file":  # a local path needs no backend lookup (~20 ms)
+        from autotrack.backends.base import check_uri
+
+        check_uri(resolved)

@@ -9,13 +9,15 @@ reading the two records.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import math
+import re
 from typing import Any, Iterable, Mapping
 
 from autotrack._records import RunRecord
 
-__all__ = ["diff_runs", "diff_many", "same_value", "SECTIONS", "DATA_FIELDS"]
+__all__ = ["diff_runs", "diff_many", "same_value", "code_diff", "package_changes", "SECTIONS", "DATA_FIELDS"]
 
 # Display order: the sections that most often explain a difference in results come first.
 SECTIONS = ("run", "params", "metrics", "seeds", "data", "git", "packages")
@@ -25,6 +27,7 @@ SECTIONS = ("run", "params", "metrics", "seeds", "data", "git", "packages")
 DATA_FIELDS = ("sha256", "shape", "rows", "dtype")
 
 _GIT_FIELDS = ("commit", "branch", "remote", "dirty")
+_INDEX_LINE = re.compile(r"index [0-9a-f]+\.\.[0-9a-f]+( [0-7]+)?\r?\n?$")
 
 
 def same_value(a: Any, b: Any) -> bool:
@@ -138,3 +141,50 @@ def diff_runs(a: RunRecord, b: RunRecord) -> dict[str, dict[str, tuple[Any, Any]
     """
     return {section: {key: (va, vb) for key, (va, vb) in found.items()}
             for section, found in diff_many([a, b]).items()}
+
+
+def _git_diff_text(run: RunRecord) -> str | None:
+    diff = _dict((run.environment or {}).get("git")).get("diff")
+    return diff if isinstance(diff, str) else None
+
+
+def code_diff(a: RunRecord, b: RunRecord, context: int = 3) -> dict[str, Any] | None:
+    """How the uncommitted code changes recorded for ``a`` and ``b`` differ, or None when
+    neither run recorded any (no git, or clean trees).
+
+    ``{"same": bool, "lines": [len_a, len_b], "truncated": [bool, bool], "unified": text}``:
+    ``unified`` is a unified diff from ``a``'s ``git diff`` text to ``b``'s (a diff of the two
+    diffs: ``-+x = 1`` is a line ``a`` added that ``b`` does not), "" when they are the same.
+    """
+    texts = [_git_diff_text(a) or "", _git_diff_text(b) or ""]
+    if not any(texts):
+        return None
+    truncated = [bool(_dict((r.environment or {}).get("git")).get("diff_truncated")) for r in (a, b)]
+    # a blob hash line ("index 3f2a..9c1e 100644") differs whenever the lines under it do, or
+    # only in how many digits git abbreviates to: noise either way
+    lines = [[line for line in t.splitlines(keepends=True) if not _INDEX_LINE.match(line)] for t in texts]
+    same = lines[0] == lines[1]
+    unified = "" if same else "".join(
+        line if line.endswith("\n") else line + "\n"  # a last line without a newline still ends one
+        for line in difflib.unified_diff(lines[0], lines[1], f"A {a.id[:8]} (git diff)", f"B {b.id[:8]} (git diff)",
+                                         n=context))
+    return {"same": same, "lines": [len(t.splitlines()) for t in texts], "truncated": truncated, "unified": unified}
+
+
+def package_changes(a: RunRecord, b: RunRecord) -> dict[str, Any]:
+    """Installed packages that differ, by kind: ``changed`` (name -> [version a, version b]),
+    ``only_a`` and ``only_b`` (name -> version), and ``recorded`` ([bool, bool]: a run without a
+    package list, a manual run from a bare interpreter say, is not "every package removed")."""
+    sides = [_dict((r.environment or {}).get("packages")) for r in (a, b)]
+    out: dict[str, Any] = {"recorded": [bool(side) for side in sides], "changed": {}, "only_a": {}, "only_b": {}}
+    if not all(sides):
+        return out
+    for name in sorted(set(sides[0]) | set(sides[1]), key=str.lower):
+        va, vb = sides[0].get(name), sides[1].get(name)
+        if name not in sides[1]:
+            out["only_a"][name] = va
+        elif name not in sides[0]:
+            out["only_b"][name] = vb
+        elif not same_value(va, vb):
+            out["changed"][name] = [va, vb]
+    return out

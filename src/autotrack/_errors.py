@@ -9,6 +9,7 @@ __all__ = [
     "RunNotFoundError",
     "AmbiguousRunError",
     "ArtifactNotFoundError",
+    "AmbiguousArtifactError",
     "IntegrityError",
 ]
 
@@ -35,6 +36,11 @@ class AmbiguousRunError(RunNotFoundError):
 
 class ArtifactNotFoundError(AutotrackError, LookupError):
     """The run has no artifact of that name."""
+
+
+class AmbiguousArtifactError(ArtifactNotFoundError):
+    """A file name matches several artifacts of the run (``checkpoint-1/model.safetensors``,
+    ``checkpoint-2/model.safetensors``): the message lists them; give the full name."""
 
 
 class IntegrityError(AutotrackError, OSError):

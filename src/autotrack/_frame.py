@@ -35,7 +35,7 @@ def runs_dataframe(uri: str | None = None, experiment: str | None = None, status
     try:
         import pandas as pd
     except ImportError:
-        raise ImportError("runs_dataframe needs pandas: pip install 'autotrack[pandas]'") from None
+        raise ImportError("runs_dataframe needs pandas: pip install 'autotrack-ml[pandas]'") from None
 
     records = runs(uri, experiment=experiment, status=status)
     rows: list[dict[str, Any]] = []

@@ -21,7 +21,7 @@ from typing import Any
 
 from autotrack._artifact_record import ArtifactRecord
 from autotrack._config import resolve_uri
-from autotrack._errors import AmbiguousRunError, ArtifactNotFoundError, RunNotFoundError
+from autotrack._errors import AmbiguousArtifactError, AmbiguousRunError, ArtifactNotFoundError, RunNotFoundError
 from autotrack._gc import paused_gc
 from autotrack._points import MetricPoint, MetricPoints
 from autotrack._schema import NONFINITE, read_run_doc, segment_problem, usable_run_fields
@@ -250,12 +250,19 @@ class RunRecord:
         return self._artifacts
 
     def artifact(self, name: str) -> ArtifactRecord:
+        """The artifact called ``name``, or else the one whose file name is ``name``. A file name
+        several artifacts share (``model.safetensors`` in every checkpoint folder) raises
+        ``AmbiguousArtifactError`` listing them: picking one would hand over the wrong weights."""
         for art in self.artifacts:
             if art.name == name:
                 return art
         matches = [a for a in self.artifacts if os.path.basename(a.name) == name]
         if len(matches) == 1:
             return matches[0]
+        if matches:
+            raise AmbiguousArtifactError(f"artifact name {name!r} is ambiguous in run {self.id[:8]}: "
+                                         f"{len(matches)} artifacts end in it ({', '.join(a.name for a in matches)}); "
+                                         "give the full name")
         raise ArtifactNotFoundError(f"run {self.id[:8]} has no artifact {name!r}")
 
     @property
@@ -268,15 +275,22 @@ class RunRecord:
         return (end - self.start_time).total_seconds()
 
     def to_dict(self, metrics: str = "points") -> dict[str, Any]:
-        """Plain data for ``--json``; ``metrics="last"`` gives only the final values."""
+        """Every attribute as plain data (for ``--json``): ``param_history`` as ``[value, time]``
+        pairs, ``final_metrics`` and, in ``metrics``, every point (``metrics="last"``: only the
+        final values, as in ``final_metrics``). Non-finite floats stay floats: the CLI's JSON
+        writer turns them into strings."""
+        final = self.final_metrics
         return {
             "id": self.id, "name": self.name, "experiment": self.experiment, "parent_id": self.parent_id,
             "status": self.status, "framework": self.framework, "owner": self.owner,
             "start_time": self.start_time.isoformat() if self.start_time else None,
             "end_time": self.end_time.isoformat() if self.end_time else None,
-            "duration": self.duration, "tags": self.tags, "params": self.params, "seeds": self.seeds,
-            "metrics": self.final_metrics if metrics == "last" else {
+            "duration": self.duration, "tags": self.tags, "params": self.params,
+            "param_history": {k: [[value, ts] for value, ts in v] for k, v in self.param_history.items()},
+            "seeds": self.seeds,
+            "metrics": dict(final) if metrics == "last" else {
                 k: [p._asdict() for p in v] for k, v in self.metrics.items()},
+            "final_metrics": final,
             "artifacts": [{"name": a.name, "kind": a.kind, "sha256": a.sha256, "size": a.size,
                            "metadata": a.metadata} for a in self.artifacts],
             "data": self.data, "environment": self.environment, "error": self.error, "uri": self.uri,

@@ -15,9 +15,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Any, Callable, Sequence
 
-from autotrack._errors import ArtifactNotFoundError, AutotrackError, RunNotFoundError
+from autotrack._cli_args import UsageError, _global_options, _Parser, whole_number
+from autotrack._errors import (AmbiguousArtifactError, ArtifactNotFoundError, AutotrackError, ConfigError,
+                               RunNotFoundError)
 
 __all__ = ["main", "build_parser"]
 
@@ -26,43 +28,7 @@ _DEFAULT_TABLE_LIMIT = 50
 _DEBUG_HINT = "set AUTOTRACK_DEBUG=1 to see the traceback"
 
 
-class UsageError(Exception):
-    """A bad command line; reported as one line with exit status 2 (argparse would print usage)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see '{self.prog} --help')")
-
-
-def whole_number(minimum: int, meaning: str = "") -> Callable[[str], int]:
-    """An argparse type: an int of at least ``minimum`` (``meaning`` explains the minimum)."""
-
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-        if number < minimum:
-            raise argparse.ArgumentTypeError(f"must be {minimum}{meaning} or more, not {number}")
-        return number
-
-    return parse
-
-
 _limit = whole_number(0, " (all runs)")
-
-
-def _global_options(parser: argparse.ArgumentParser, sub: bool) -> None:
-    """``--uri`` and ``--json`` both before and after the command.
-
-    The sub-command copies default to SUPPRESS, so they only override the top-level values when
-    given; otherwise ``autotrack --json runs`` would be reset to False by the sub-parser.
-    """
-    parser.add_argument("--uri", default=argparse.SUPPRESS if sub else None,
-                        help="the run store (default: AUTOTRACK_URI, autotrack.toml/pyproject.toml, ./autotrack-runs)")
-    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS if sub else False,
-                        help='machine-readable output: strict JSON, NaN/infinities as "NaN", "Infinity", "-Infinity"')
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,10 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", parents=[common], help="everything recorded about one run",
                        description="Params, metrics, seeds, data, artifacts, environment and error of a run.")
     p.add_argument("run", metavar="RUN", help="run id, unique id prefix, or 'last'")
+    p.add_argument("--diff", action="store_true",
+                   help="print the uncommitted changes (git diff) the run recorded instead: through $PAGER on a "
+                        "terminal, plain in a pipe (ready for 'git apply')")
     p.set_defaults(func=_cmd_show)
 
     p = sub.add_parser("diff", parents=[common], help="what differs between two runs",
-                       description="Params, metrics, seeds, data, git, packages and run facts that differ.")
+                       description="Params, metrics, seeds, data, git (with a diff of the two runs' uncommitted "
+                                   "changes), packages and run facts that differ.")
     p.add_argument("run_a", metavar="RUN_A", help="run id, unique id prefix, or 'last'")
     p.add_argument("run_b", metavar="RUN_B", help="run id, unique id prefix, or 'last'")
     p.set_defaults(func=_cmd_diff)
@@ -104,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN", help="run id, unique id prefix, or 'last'")
     p.add_argument("artifact", metavar="ARTIFACT", help="artifact name (or its file name)")
     p.add_argument("-o", "--output", metavar="PATH", default=".",
-                   help="file to write, or an existing directory to put it in (default: the current directory)")
+                   help="file to write, or a directory to put it in (an existing one, or ending in '/'; "
+                        "default: the current directory)")
+    p.add_argument("-f", "--force", action="store_true", help="replace the file if it exists (default: refuse)")
     p.set_defaults(func=_cmd_get)
 
     from autotrack._cli_server import add_commands
@@ -124,7 +96,21 @@ def _uri(args: argparse.Namespace) -> str:
     uri = resolve_uri(args.uri)
     if scheme_of(uri) == "file" and "://" not in uri:
         uri = os.path.abspath(os.path.expanduser(uri))  # say which folder was read, not "./..."
+    if scheme_of(uri) == "file":
+        _check_local_store(uri)
     return uri
+
+
+def _check_local_store(uri: str) -> None:
+    """A local store that cannot be one is an error, not "No runs" with exit status 0. A folder
+    not made yet is fine: no runs yet (reading never creates it)."""
+    path = uri[7:] if uri[:7].lower() == "file://" else uri
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f"the store {uri} is a file, not a folder (a run store is a folder holding runs/; "
+                          "choose it with --uri or AUTOTRACK_URI)")
+    runs = os.path.join(path, "runs")
+    if os.path.exists(runs) and not os.path.isdir(runs):
+        raise ConfigError(f"{uri} is not a usable run store: {runs} is a file, not the folder of runs")
 
 
 def _find(run_id: str, uri: str) -> Any:
@@ -224,43 +210,21 @@ def _print_problems(con: Any, run: Any) -> None:
     con.print()
 
 
-def _show_header(con: Any, run: Any) -> None:
-    from rich.table import Table
-
-    from autotrack._cli_format import STATUS_STYLES, fmt_duration, fmt_metadata, fmt_time, text
-
-    con.print(text(f"run {run.id}  {run.name}", "bold"))
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="dim")
-    grid.add_column()
-    rows: list[tuple[str, Any]] = [
-        ("experiment", text(run.experiment)),
-        ("status", text(run.status, STATUS_STYLES.get(run.status, ""))),
-        ("framework", text(run.framework or "manual")),
-        ("start", text(fmt_time(run.start_time, seconds=True))),
-        ("end", text(fmt_time(run.end_time, seconds=True))),
-        ("duration", text(fmt_duration(run.duration))),
-    ]
-    if run.parent_id:
-        rows.append(("parent", text(run.parent_id)))
-    if run.tags:
-        rows.append(("tags", text(fmt_metadata(run.tags, 200))))
-    rows.append(("store", text(run.uri)))
-    for key, value in rows:
-        grid.add_row(key, value)
-    con.print(grid)
-    con.print()
-
-
 def _cmd_show(args: argparse.Namespace) -> int:
     from autotrack._cli_format import console, run_sections, text
 
     run = _find(args.run, _uri(args))
+    if args.diff:
+        from autotrack._cli_show import show_diff
+
+        return show_diff(run, args.json)
     if args.json:
         _print_json(run.to_dict())
         return 0
+    from autotrack._cli_show import show_header
+
     con = console()
-    _show_header(con, run)
+    show_header(con, run)
     _print_problems(con, run)
     missing = []
     for name, renderable in run_sections(run):
@@ -285,39 +249,32 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(found)
         return 0
-    from autotrack._cli_format import console, table, text
+    from autotrack._cli_format import console
+    from autotrack._cli_show import print_diff
 
-    con = console()
-    con.print(text(f"A: {a.id[:8]} {a.name}    B: {b.id[:8]} {b.name}", "bold"))
-    if not found:
-        con.print(text("no differences"))
-        return 0
-    for section, entries in found.items():
-        tab = table("key", f"A {a.id[:8]}", f"B {b.id[:8]}", title=section, fold=(f"A {a.id[:8]}", f"B {b.id[:8]}"))
-        for key, (va, vb) in entries.items():
-            tab.add_row(text(key), text(_short_id(key, va)), text(_short_id(key, vb)))
-        con.print(tab)
+    print_diff(console(), a, b, found)
     return 0
-
-
-def _short_id(key: str, value: Any) -> Any:
-    """Hashes and commits are 40-64 characters: 12 tell two apart (``--json`` keeps them whole)."""
-    if isinstance(value, str) and (key == "commit" or key.endswith("sha256")) and len(value) > 12:
-        return value[:12] + "…"
-    return value
 
 
 def _cmd_get(args: argparse.Namespace) -> int:
     run = _find(args.run, _uri(args))
     try:
         art = run.artifact(args.artifact)
+    except AmbiguousArtifactError:
+        raise  # it lists the matches itself
     except ArtifactNotFoundError as exc:
         names = ", ".join(a.name for a in run.artifacts)
         message = f"{exc}; it has {names}" if names else f"{exc}; it has no artifacts"
         if run.problems:  # the artifact may be in a file that could not be read
             message += f" (files skipped: {', '.join(p['file'] for p in run.problems)}; see 'autotrack show')"
         raise ArtifactNotFoundError(message) from None
-    path = os.path.abspath(art.download(args.output))
+    from autotrack._output import OutputExistsError
+
+    try:
+        path = os.path.abspath(art.download(args.output, overwrite=args.force))
+    except OutputExistsError as exc:
+        raise OutputExistsError(f"{os.path.abspath(exc.path or args.output)} already exists: pass --force "
+                                "to replace it, or -o another path") from None
     size = os.path.getsize(path)
     if args.json:
         _print_json({"path": path, "sha256": art.sha256, "size": size})
@@ -373,6 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 0
     if args.command is None:
         parser.print_help()
+        return 2
+    if args.json and args.command in ("ui", "serve"):  # they serve a page and print nothing to parse
+        _fail(f"autotrack {args.command} has no --json output (see 'autotrack {args.command} --help')")
         return 2
     func: Callable[[argparse.Namespace], int] = args.func
     _tolerant_output()

@@ -71,7 +71,7 @@ def test_missing_optional_package_says_what_to_install(monkeypatch):
         raise ImportError("Install s3fs to access S3")
 
     monkeypatch.setattr(fsspec, "get_filesystem_class", missing)
-    with pytest.raises(autotrack.BackendUnavailableError, match=r"s3:// needs s3fs \(pip install 'autotrack\[s3\]'\)"):
+    with pytest.raises(autotrack.BackendUnavailableError, match=r"s3:// needs s3fs \(pip install 'autotrack-ml\[s3\]'\)"):
         backend_for("s3://bucket-never-made/x")
 
 

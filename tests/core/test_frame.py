@@ -70,5 +70,5 @@ def test_empty_store(tmp_path: Path) -> None:
 
 def test_missing_pandas_is_a_clear_import_error(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pandas", None)
-    with pytest.raises(ImportError, match=r"runs_dataframe needs pandas: pip install 'autotrack\[pandas\]'"):
+    with pytest.raises(ImportError, match=r"runs_dataframe needs pandas: pip install 'autotrack-ml\[pandas\]'"):
         autotrack.runs_dataframe(uri)

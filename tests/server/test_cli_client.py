@@ -49,7 +49,7 @@ def test_missing_httpx_matters_only_behind_a_proxy(monkeypatch):
     monkeypatch.setitem(sys.modules, "httpx", None)
     assert backend_for("http://127.0.0.1:9/direct-" + TOKEN) is not None
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
-    with pytest.raises(BackendUnavailableError, match=r"HTTPS_PROXY .*pip install 'autotrack\[server\]'"):
+    with pytest.raises(BackendUnavailableError, match=r"HTTPS_PROXY .*pip install 'autotrack-ml\[server\]'"):
         backend_for("https://127.0.0.1:9/nowhere-" + TOKEN)
 
 
@@ -59,6 +59,7 @@ def test_serve_refuses_a_server_uri_as_store(capsys):
 
 
 def test_sync_with_nothing_to_do(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()  # a spool folder named that does not exist is an error (tests/core/test_cli_errors.py)
     assert main(["sync", str(tmp_path / "empty"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["delivered"] == []
 

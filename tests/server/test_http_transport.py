@@ -243,7 +243,7 @@ def test_a_proxy_without_httpx_is_one_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "httpx", None)
     monkeypatch.setenv("https_proxy", "http://proxy:3128")
     with pytest.raises(BackendUnavailableError, match=r"https_proxy sends https://tracker through a proxy, which needs httpx: "
-                                      r"pip install 'autotrack\[server\]' \(or add the host to NO_PROXY\)"):
+                                      r"pip install 'autotrack-ml\[server\]' \(or add the host to NO_PROXY\)"):
         HttpBackend("https://tracker")
     monkeypatch.setenv("no_proxy", "tracker")
     assert HttpBackend("https://tracker") is not None

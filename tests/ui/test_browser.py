@@ -358,3 +358,28 @@ def test_admin_deletes_a_run_and_the_owner_is_shown(world, tmp_path, monkeypatch
         context.close()
     finally:
         server.stop()
+
+
+def test_single_value_metrics_are_a_table_not_charts(world, page) -> None:
+    """A scikit-learn fit logs each score once: the run page lists them in a table of values
+    (no chart of one dot), and the compare view does the same next to the other runs' curves."""
+    ids = world["ids"]
+    page.goto(world["ui"].url + "/#/run/" + ids["sklearn"])
+    ready(page, "run")
+    values = page.get_by_test_id("metric-values")
+    assert values.locator("tbody tr").count() == 6
+    row = values.locator("tr[data-metric=training_accuracy]").inner_text().split("\t")
+    assert row[0] == "training_accuracy" and 0 < float(row[1]) <= 1
+    assert page.locator(".chart canvas").count() == 0 and page.get_by_test_id("charts").count() == 0
+    assert "points" not in page.get_by_test_id("section-metrics").inner_text()
+    shot(page, "run-page-single-values")
+
+    page.goto(world["ui"].url + "/#/compare/" + ids["baseline"] + "," + ids["sklearn"])
+    ready(page, "compare")
+    table = page.get_by_test_id("compare-values")
+    cells = table.locator("tr[data-metric=training_f1] td").all_inner_texts()
+    assert cells[0] == "—" and 0 < float(cells[1]) <= 1  # baseline has no such metric
+    assert page.locator(".chart canvas").count() == 3  # baseline's curves are still charts
+    page.wait_for_timeout(200)
+    assert all(n > 500 for n in drawn(page))
+    shot(page, "compare-single-values")

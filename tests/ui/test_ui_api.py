@@ -306,3 +306,56 @@ def test_text_with_no_utf8_form_fails_no_page(tmp_path) -> None:
         assert res.status_code == 200, (url, res.text)
     assert {r["name"] for r in c.get("/ui/api/runs").json()["rows"]} == {"fine", "bad\udc80name"}
     assert "bad" in report_html([autotrack.get_run(run.id, uri=uri)])
+
+
+def test_last_is_a_run_id_in_every_route(filled, tmp_path) -> None:
+    """``last`` names the newest run on the command line and in the API: the pages' JSON too."""
+    uri, ids = filled
+    c = client(uri, read_only=True)
+    run = c.get("/ui/api/runs/last")
+    assert run.status_code == 200 and run.json()["id"] == ids["boom"]
+    assert c.get("/ui/api/runs/last/series").json()["loss"]["count"] == 1
+    cmp = c.get("/ui/api/compare", params={"ids": f"last,{ids['a']}"}).json()
+    assert [r["id"] for r in cmp["runs"]] == [ids["boom"], ids["a"]]
+    (tmp_path / "w.bin").write_bytes(b"newest")
+    with autotrack.start_run(uri=uri, name="newest") as newest:  # started a moment ago: still found
+        newest.log_artifact(tmp_path / "w.bin")
+    assert c.get("/ui/api/runs/last").json()["id"] == newest.id
+    sha = autotrack.get_run(newest.id, uri=uri).artifacts[0].sha256
+    res = c.get(f"/ui/api/runs/last/artifacts/{sha}")
+    assert res.status_code == 200 and res.content == b"newest"
+    empty = client(str(tmp_path / "empty"), read_only=True).get("/ui/api/runs/last")
+    assert empty.status_code == 404 and "no runs" in empty.json()["error"]
+
+
+def test_single_value_metrics_are_named_for_a_table(tmp_path) -> None:
+    """A metric with one value (every scikit-learn score) is listed in ``single_value_metrics``:
+    the run page and the compare view show those as a table of values, not as one-dot charts."""
+    uri = str(tmp_path / "store")
+    with autotrack.start_run(uri=uri, name="one") as one:
+        for step in range(5):
+            one.log_metrics({"loss": 1.0 / (step + 1)}, step=step)
+        one.log_metrics({"test_accuracy": 0.91, "fit_time": 0.25, "sometimes": 1.0})
+    with autotrack.start_run(uri=uri, name="two") as two:
+        two.log_metrics({"test_accuracy": 0.87, "loss": 0.5})
+        for step in range(3):
+            two.log_metrics({"sometimes": float(step)}, step=step)
+    c = client(uri, read_only=True)
+    run = c.get(f"/ui/api/runs/{one.id}").json()
+    assert run["single_value_metrics"] == ["fit_time", "sometimes", "test_accuracy"]
+    assert run["metrics"]["test_accuracy"]["last"] == 0.91
+    assert c.get(f"/ui/api/runs/{two.id}").json()["single_value_metrics"] == ["loss", "test_accuracy"]
+    cmp = c.get("/ui/api/compare", params={"ids": f"{one.id},{two.id}"}).json()
+    # one value in every run that has it; "loss" and "sometimes" have a curve in one of them
+    assert cmp["single_value_metrics"] == ["fit_time", "test_accuracy"]
+    assert [r["metrics"]["test_accuracy"]["last"] for r in cmp["runs"]] == [0.91, 0.87]
+
+
+def test_captions_say_point_for_one_point() -> None:
+    """The page's own text: "1 point", never "1 points" (the script builds every caption with
+    one helper)."""
+    from autotrack.ui._routes import STATIC_DIR
+
+    script = (STATIC_DIR / "app.js").read_text(encoding="utf-8")
+    assert '" points' not in script and "' points" not in script
+    assert "function plural(" in script

@@ -146,7 +146,8 @@ def _cache(key_path: tuple[str, ...], found: dict[str, str]) -> dict[str, str]:
 
 def _frameworks(packages: dict[str, str]) -> dict[str, str]:
     out = {name: packages[name] for name in _FRAMEWORKS if name in packages}
-    version = packages.get("autotrack")
+    # Our distribution is autotrack-ml; "autotrack" on PyPI is an unrelated project.
+    version = packages.get("autotrack-ml")
     if version is None:
         # Running from a source tree: the package is already imported (we live inside it).
         version = getattr(sys.modules.get("autotrack"), "__version__", None)

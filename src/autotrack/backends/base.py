@@ -25,7 +25,7 @@ from typing import IO, Any, Mapping, Protocol, runtime_checkable
 
 from autotrack._errors import BackendUnavailableError, ConfigError
 
-__all__ = ["Backend", "backend_for", "register_backend", "registered_backends", "scheme_of"]
+__all__ = ["Backend", "backend_for", "check_uri", "register_backend", "registered_backends", "scheme_of"]
 
 ENTRY_POINT_GROUP = "autotrack.backends"
 
@@ -69,7 +69,7 @@ class Backend(Protocol):
 
 # scheme -> (dotted path "module:Class", install hint for a missing dependency)
 _BUILTIN: dict[str, tuple[str, str]] = {
-    scheme: ("autotrack.backends.http:HttpBackend", "pip install 'autotrack[server]'") for scheme in ("http", "https")
+    scheme: ("autotrack.backends.http:HttpBackend", "pip install 'autotrack-ml[server]'") for scheme in ("http", "https")
 }
 _registry: dict[str, Any] = {}
 _instances: dict[str, Backend] = {}
@@ -148,8 +148,53 @@ def _resolve_class(scheme: str) -> Any:
     from autotrack.backends.file import FileStore, check_protocol
 
     if scheme != "file":  # a local path needs no fsspec check (nor fsspec's ~100 ms import)
-        check_protocol(scheme)
+        try:
+            check_protocol(scheme)
+        except BackendUnavailableError:
+            raise
+        except ConfigError:
+            meant = _close_scheme(scheme)
+            if meant is None:
+                raise
+            raise ConfigError(f"unknown URI scheme {scheme}://: did you mean {meant}://? (no autotrack backend "
+                              "is registered for it and fsspec cannot open it)") from None
     return FileStore
+
+
+def _close_scheme(scheme: str) -> str | None:
+    """The known scheme a typo most likely meant (``htp`` -> ``http``): a registered backend,
+    an installed plugin's, or a protocol fsspec knows, installed or not."""
+    import difflib
+
+    known = set(_BUILTIN) | set(_registry) | {"file", "memory", "s3", "gs", "gcs", "az", "abfs"}
+    try:
+        from fsspec.registry import known_implementations
+
+        known |= set(known_implementations)
+    except ImportError:  # pragma: no cover - fsspec is a dependency
+        pass
+    try:
+        from importlib.metadata import entry_points
+
+        known |= {ep.name.lower() for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    except Exception:  # noqa: BLE001, S110 - a broken distribution's metadata must not hide the error reported
+        pass
+    close = difflib.get_close_matches(scheme, sorted(known), n=1, cutoff=0.5)
+    return close[0] if close else None
+
+
+_usable_schemes: set[str] = set()
+
+
+def check_uri(uri: str | os.PathLike[str]) -> None:
+    """Raise ``ConfigError`` now for a URI no backend can serve (an unknown or mistyped scheme, a
+    missing optional package), so a bad setting stops a script before training, not at its first
+    fit. Nothing is opened or created; a scheme found usable is not looked up again."""
+    scheme = scheme_of(os.fspath(uri))
+    if scheme == "file" or scheme in _usable_schemes:
+        return
+    _resolve_class(scheme)
+    _usable_schemes.add(scheme)
 
 
 def backend_for(uri: str) -> Backend:

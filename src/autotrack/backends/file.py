@@ -32,8 +32,8 @@ _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _TMP_PREFIX = ".tmp-"
 
 _INSTALL_HINTS = {
-    "s3": "s3fs (pip install 'autotrack[s3]')",
-    "s3a": "s3fs (pip install 'autotrack[s3]')",
+    "s3": "s3fs (pip install 'autotrack-ml[s3]')",
+    "s3a": "s3fs (pip install 'autotrack-ml[s3]')",
     "gs": "gcsfs (pip install gcsfs)",
     "gcs": "gcsfs (pip install gcsfs)",
     "az": "adlfs (pip install adlfs)",

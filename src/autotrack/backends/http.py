@@ -4,7 +4,7 @@ Selected by ``http://`` and ``https://`` URIs (``AUTOTRACK_URI=http://host:8080`
 the host is kept, for a server behind a reverse proxy under a prefix). ``AUTOTRACK_TOKEN`` is
 sent as a bearer token. Requests go through the standard library (``_http_transport``: kept-alive
 connections, nothing imported before the first request, which the writer thread makes); only a
-proxy named by the environment needs httpx (``pip install 'autotrack[server]'``).
+proxy named by the environment needs httpx (``pip install 'autotrack-ml[server]'``).
 
 Each method is one request (an artifact: a HEAD, then a streamed PUT only if the server lacks
 the content). Segments are the batches: the writer gathers events for ~2 s and sends them as one
@@ -34,7 +34,7 @@ __all__ = ["HttpBackend"]
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_INSTALL = "pip install 'autotrack[server]'"
+_INSTALL = "pip install 'autotrack-ml[server]'"
 
 
 def _float_env(name: str, default: float) -> float:

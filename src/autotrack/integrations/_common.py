@@ -44,6 +44,10 @@ def resolve_options(**explicit: Any) -> Options:
     n = values["log_every_n_steps"]
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ValueError(f"log_every_n_steps must be a positive int or None, not {n!r}")
+    if explicit.get("uri") is not None:  # a mistyped scheme: a ConfigError when the callback is made
+        from autotrack.backends.base import check_uri
+
+        check_uri(explicit["uri"])
     return Options(**values)
 
 

@@ -1,7 +1,7 @@
 """The autotrack tracking server: an ASGI app (Starlette) over any autotrack file store.
 
 ``create_app(store_uri, token=None)`` builds the application; ``autotrack serve`` runs it on
-uvicorn. Needs ``pip install 'autotrack[server]'``. See docs/server.md.
+uvicorn. Needs ``pip install 'autotrack-ml[server]'``. See docs/server.md.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from autotrack._values import json_safe
 from autotrack.backends.base import Backend
 from autotrack.ui._downsample import DEFAULT_BUCKETS, count_nonfinite, minmax_indices
 
-__all__ = ["RunIndex", "run_detail", "run_series", "compare", "summarize"]
+__all__ = ["RunIndex", "run_detail", "run_series", "compare", "summarize", "single_values"]
 
 _EPOCH = _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)
 _FIXED_COLUMNS = ("name", "status", "experiment", "framework", "start_time", "duration", "id")
@@ -127,9 +127,15 @@ class RunIndex:
             return self._rows
 
     def record(self, run_id: str) -> RunRecord:
-        """A fresh record (its segments re-read), by id or unique prefix."""
+        """A fresh record (its segments re-read), by id, unique prefix or ``last`` (the newest
+        run, as everywhere else: listed anew, since a run may have started a moment ago)."""
         from autotrack._errors import AmbiguousRunError, RunNotFoundError
 
+        if run_id == "last":
+            rows = self.refresh(force=True)
+            if not rows:
+                raise RunNotFoundError("the store has no runs yet")
+            run_id = rows[0]["id"]
         self.refresh()
         found = [r for i, r in self._records.items() if i == run_id] or \
             [r for i, r in self._records.items() if i.startswith(run_id)]
@@ -267,12 +273,23 @@ def run_detail(record: RunRecord, children: Sequence[str] = ()) -> dict[str, Any
     summary = summarize(record)
     artifacts = [{"name": a.name, "kind": a.kind, "sha256": a.sha256, "size": a.size, "metadata": a.metadata,
                   "time": a.timestamp} for a in record.artifacts]
+    metrics = _figures(summary["metrics"])
     return json_safe({
         **_header(record), "tags": record.tags, "params": record.params, "seeds": record.seeds,
         "data": record.data, "environment": record.environment, "artifacts": artifacts,
-        "error": record.error, "metrics": _figures(summary["metrics"]), "children": list(children),
-        "problems": record.problems,
+        "error": record.error, "metrics": metrics, "children": list(children),
+        "single_value_metrics": single_values([metrics]), "problems": record.problems,
     })
+
+
+def single_values(runs_metrics: Sequence[Mapping[str, Mapping[str, Any]]]) -> list[str]:
+    """The metrics with one value in every run that has them (a scikit-learn score, a test
+    accuracy at the end): a chart of one dot says nothing, so the pages show them as a table."""
+    counts: dict[str, int] = {}
+    for metrics in runs_metrics:
+        for name, figures in metrics.items():
+            counts[name] = max(counts.get(name, 0), figures.get("count") or 0)
+    return sorted(name for name, count in counts.items() if count <= 1)
 
 
 def run_series(record: RunRecord, names: Iterable[str] | None = None,
@@ -308,4 +325,4 @@ def compare(records: Sequence[RunRecord]) -> dict[str, Any]:
         runs.append({**_header(record), "params": record.params, "metrics": _figures(summary["metrics"])})
     differences = diff_many(list(records)) if len(records) > 1 else {}
     return json_safe({"runs": runs, "sections": [s for s in SECTIONS if s in differences],
-                     "differences": differences})
+                     "differences": differences, "single_value_metrics": single_values([r["metrics"] for r in runs])})

@@ -17,7 +17,6 @@ from typing import Any, Sequence
 
 from autotrack._records import RunRecord
 from autotrack._values import json_safe
-from autotrack._writer import _write_atomic
 from autotrack.ui._data import compare, run_detail, run_series
 
 __all__ = ["write_report", "report_html"]
@@ -74,7 +73,14 @@ def report_html(records: Sequence[RunRecord], title: str | None = None) -> str:
 
 
 def write_report(records: Sequence[RunRecord], path: str | os.PathLike[str], title: str | None = None) -> str:
-    """Write the report for ``records`` to ``path`` (atomically) and return the path."""
-    path = os.fspath(path)
-    _write_atomic(os.path.abspath(path), report_html(records, title))
-    return path
+    """Write the report for ``records`` to ``path`` and return the path written.
+
+    ``path`` may be a folder (existing, or ending in ``/``): the file is ``report.html`` in it.
+    The page is built first, then written whole or not at all (``autotrack._output``), so a
+    failure leaves no temporary file behind and its error names ``path``, not a hidden name.
+    """
+    from autotrack._output import output_path, write_file
+
+    target = output_path(path, "report.html")
+    page = report_html(records, title).encode("utf-8")
+    return write_file(target, [page])

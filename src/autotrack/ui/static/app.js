@@ -81,6 +81,8 @@
 
   function short(id) { return String(id || "").slice(0, 8); }
 
+  function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+
   function statusBadge(status) {
     return h("span", {"class": "status status-" + String(status).replace(/[^a-z]/g, ""), "data-status": status},
       status === "running" ? h("span", {"class": "pulse", "aria-hidden": "true"}) : null, String(status));
@@ -354,7 +356,7 @@
           h("td", {"class": "num", text: duration(r.duration)}),
           metricCols.map(function (k) {
             var m = r.metrics[k];
-            return h("td", {"class": "num", title: m ? "last " + val(m.last) + " · min " + val(m.min) + " · max " + val(m.max) + " · " + m.count + " points" : null,
+            return h("td", {"class": "num", title: m ? "last " + val(m.last) + " · min " + val(m.min) + " · max " + val(m.max) + " · " + plural(m.count, "point") : null,
                             text: m ? val(m[state.stat]) : ""});
           }),
           paramCols.map(function (k) { return h("td", {"class": "param", text: val(r.params[k])}); }));
@@ -478,16 +480,17 @@
   function artifactTable(run) {
     if (!run.artifacts.length) return h("p", {"class": "muted", text: "none recorded"});
     return h("table", {"class": "artifacts", "data-testid": "artifacts"},
-      h("thead", null, h("tr", null, ["name", "kind", "size", "sha256", "", "metadata"].map(function (t) { return h("th", {text: t}); }))),
+      h("thead", null, h("tr", null, ["name", "kind", "size", "sha256", "state", "metadata"].map(function (t) { return h("th", {text: t}); }))),
       h("tbody", null, run.artifacts.map(function (a) {
         var md = a.metadata || {};
-        var flags = [];
+        var flags = [], released = !!md.superseded && md.kept === false;
         if (md.best === true) flags.push(h("span", {"class": "flag best", text: "best"}));
-        if (md.superseded) flags.push(h("span", {"class": "flag superseded", text: md.kept === false ? "superseded (released)" : "superseded"}));
+        if (released) flags.push(h("span", {"class": "flag released", title: "superseded, and its bytes were freed: it cannot be downloaded", text: "released"}));
+        else if (md.superseded) flags.push(h("span", {"class": "flag superseded", title: "superseded; its bytes are kept", text: "superseded (kept)"}));
         var rest = {};
         Object.keys(md).forEach(function (k) { if (["best", "superseded", "kept"].indexOf(k) < 0) rest[k] = md[k]; });
         var link;
-        if (REPORT) link = h("span", {text: a.name});
+        if (REPORT || released) link = h("span", {text: a.name});
         else {
           // without a token, a plain link: the browser streams the file to disk
           link = !sessionStorage.getItem(TOKEN_KEY)
@@ -495,21 +498,50 @@
                      : h("a", {href: "#", "data-testid": "artifact-link", text: a.name,
                                onclick: function (ev) { ev.preventDefault(); fetchDownload(run.id, a); }});
         }
-        return h("tr", {"data-artifact": a.name}, h("td", null, link), h("td", {text: a.kind}), h("td", {"class": "num", text: bytes(a.size)}),
+        return h("tr", {"data-artifact": a.name, "class": released ? "released" : null}, h("td", null, link), h("td", {text: a.kind}), h("td", {"class": "num", text: bytes(a.size)}),
           h("td", {"class": "mono", title: a.sha256, text: a.sha256.slice(0, 12)}), h("td", null, flags),
           h("td", {"class": "small", text: Object.keys(rest).length ? JSON.stringify(rest) : ""}));
       })));
   }
 
+  // a dataset made of parts ((X, y), a dict of arrays): its row, then one indented row per part
+  function dataRows(label, d, depth) {
+    d = d || {};
+    var parts = depth < 3 && Array.isArray(d.parts) ? d.parts.filter(function (p) { return p && typeof p === "object"; }) : [];
+    var kind = val(d.type), size = d.shape ? val(d.shape) : val(d.rows);
+    if (parts.length) {
+      kind += " (" + plural(parts.length, "part") + ")";
+      var rows = parts.map(function (p) { return p.rows; });
+      size = rows.every(function (r) { return r === rows[0] && typeof r === "number"; }) ? plural(rows[0], "row") : "";
+    }
+    var out = [h("tr", {"data-dataset": label, "class": depth ? "part" : null},
+      h("th", {scope: "row", style: depth ? "padding-left:" + (0.5 + depth * 1.2) + "em" : null, text: label}),
+      h("td", {text: kind}), h("td", {text: size}), h("td", {text: val(d.dtype)}),
+      h("td", {"class": "mono", title: d.sha256 || "", text: d.sha256 ? String(d.sha256).slice(0, 16) : ""}))];
+    parts.forEach(function (p, i) { out = out.concat(dataRows(typeof p.key === "string" ? p.key : "[" + i + "]", p, depth + 1)); });
+    return out;
+  }
+
   function dataTable(data) {
     var names = Object.keys(data || {});
     if (!names.length) return h("p", {"class": "muted", text: "none recorded"});
-    return h("table", {"class": "kv"}, h("thead", null, h("tr", null, ["dataset", "type", "shape / rows", "dtype", "sha256"].map(function (t) { return h("th", {text: t}); }))),
+    return h("table", {"class": "kv", "data-testid": "data"}, h("thead", null, h("tr", null, ["dataset", "type", "shape / rows", "dtype", "sha256"].map(function (t) { return h("th", {text: t}); }))),
+      h("tbody", null, names.map(function (n) { return dataRows(n, data[n], 0); })));
+  }
+
+  // metrics with a single value (a score at the end of a fit): a table, not charts of one dot
+  function valuesTable(names, runs, testid) {
+    var many = runs.length > 1;
+    return h("table", {"class": "kv values", "data-testid": testid},
+      h("thead", null, h("tr", null, h("th", {text: "metric"}),
+        many ? runs.map(function (r, i) { return h("th", null, h("span", {"class": "swatch", style: "background:" + COLORS[i % COLORS.length]}), " " + r.name); })
+             : [h("th", {text: "value"}), h("th", {text: "step"})])),
       h("tbody", null, names.map(function (n) {
-        var d = data[n] || {};
-        return h("tr", null, h("th", {scope: "row", text: n}), h("td", {text: val(d.type)}),
-          h("td", {text: d.shape ? val(d.shape) : val(d.rows)}), h("td", {text: val(d.dtype)}),
-          h("td", {"class": "mono", title: d.sha256 || "", text: d.sha256 ? String(d.sha256).slice(0, 16) : ""}));
+        return h("tr", {"data-metric": n}, h("th", {scope: "row", text: n}), runs.map(function (r) {
+          var m = (r.metrics || {})[n];
+          var cell = h("td", {"class": "num" + (m ? "" : " absent"), text: m ? val(m.last) : "—"});
+          return many ? cell : [cell, h("td", {"class": "num", text: m ? val(m.step) : ""})];
+        }));
       })));
   }
 
@@ -540,7 +572,7 @@
       Object.keys(frameworks).length ? [h("h3", {text: "frameworks"}), kvTable(frameworks, "frameworks")] : null,
       git.diff ? h("details", {"class": "diff"}, h("summary", {text: "uncommitted changes (git diff" + (git.diff_truncated ? ", truncated" : "") + ")"}),
                    h("pre", {"data-testid": "git-diff", text: git.diff})) : null,
-      h("details", null, h("summary", {text: Object.keys(packages).length + " packages"}), pkgFilter, pkgTable)];
+      h("details", null, h("summary", {text: plural(Object.keys(packages).length, "package")}), pkgFilter, pkgTable)];
   }
 
   function viewRun(id, params) {
@@ -559,13 +591,14 @@
     function draw(run, series) {
       charts.forEach(function (c) { c.destroy(); });
       charts = [];
-      var names = Object.keys(series).sort();
+      var single = run.single_value_metrics || [];
+      var names = Object.keys(series).filter(function (n) { return single.indexOf(n) < 0; }).sort();
       var kinds = xKinds(names.map(function (n) { return series[n]; }));
       var x = xKind && kinds.indexOf(xKind) >= 0 ? xKind : (kinds[0] || "step");
       var cards = names.map(function (n) {
         var s = series[n], m = run.metrics[n] || {};
         var note = "last " + val(m.last) + " · min " + val(m.min) + " · max " + val(m.max) +
-          (s.shown < s.count ? " · " + s.shown + " of " + s.count + " points drawn" : " · " + s.count + " points") +
+          (s.shown < s.count ? " · " + s.shown + " of " + plural(s.count, "point") + " drawn" : " · " + plural(s.count, "point")) +
           (s.nonfinite ? " · " + s.nonfinite + " non-finite" : "");
         return chartCard(n, [{label: run.name, color: COLORS[0], series: s}], x, note);
       });
@@ -586,9 +619,11 @@
         problemBox(run.problems),
         h("div", {"class": "facts"}, kvTable(facts, "run-facts", null, true), rel.length ? h("p", {"class": "related"}, rel) : null),
         run.error ? section("error", "error", h("pre", {"class": "traceback", "data-testid": "traceback", text: run.error})) : null,
-        section("metrics", "metrics", names.length ? [
-          h("div", {"class": "chart-tools"}, kinds.length > 1 ? xPicker(x, kinds, function (k) { xKind = k; draw(run, series); }) : null),
-          h("div", {"class": "charts", "data-testid": "charts"}, cards.map(function (c) { return c.card; }))]
+        section("metrics", "metrics", names.length || single.length ? [
+          single.length ? valuesTable(single, [run], "metric-values") : null,
+          names.length ? [
+            h("div", {"class": "chart-tools"}, kinds.length > 1 ? xPicker(x, kinds, function (k) { xKind = k; draw(run, series); }) : null),
+            h("div", {"class": "charts", "data-testid": "charts"}, cards.map(function (c) { return c.card; }))] : null]
           : h("p", {"class": "muted", text: "no metrics recorded"})),
         h("div", {"class": "grid2"},
           section("params", "params", kvTable(run.params, "params")),
@@ -619,7 +654,9 @@
       charts.forEach(function (c) { c.destroy(); });
       charts = [];
       var runs = cmp.runs;
-      var names = Array.from(new Set([].concat.apply([], series.map(function (s) { return Object.keys(s); })))).sort();
+      var single = cmp.single_value_metrics || [];
+      var names = Array.from(new Set([].concat.apply([], series.map(function (s) { return Object.keys(s); }))))
+        .filter(function (n) { return single.indexOf(n) < 0; }).sort();
       var all = [].concat.apply([], series.map(function (s) { return Object.keys(s).map(function (k) { return s[k]; }); }));
       var kinds = xKinds(all);
       var x = xKind && kinds.indexOf(xKind) >= 0 ? xKind : (kinds[0] || "step");
@@ -632,7 +669,7 @@
       });
       clear(app);
       append(app, [
-        header([REPORT ? null : h("a", {href: "#/", text: "runs"}), h("span", {text: "compare " + runs.length + " runs"})]),
+        header([REPORT ? null : h("a", {href: "#/", text: "runs"}), h("span", {text: "compare " + plural(runs.length, "run")})]),
         h("section", {"class": "card"}, h("h2", {text: "runs"}),
           h("table", {"class": "kv", "data-testid": "compare-runs"}, h("tbody", null, runs.map(function (r, i) {
             return h("tr", null, h("td", null, h("span", {"class": "swatch", style: "background:" + COLORS[i % COLORS.length]})),
@@ -641,9 +678,11 @@
               h("td", {text: r.experiment}), h("td", {text: when(r.start_time)}), h("td", {text: duration(r.duration)}));
           })))),
         section("what differs", "differences", differences(cmp)),
-        section("metrics", "metrics", names.length ? [
-          h("div", {"class": "chart-tools"}, kinds.length > 1 ? xPicker(x, kinds, function (k) { xKind = k; draw(cmp, series); }) : null),
-          h("div", {"class": "charts", "data-testid": "charts"}, cards.map(function (c) { return c.card; }))]
+        section("metrics", "metrics", names.length || single.length ? [
+          single.length ? valuesTable(single, runs, "compare-values") : null,
+          names.length ? [
+            h("div", {"class": "chart-tools"}, kinds.length > 1 ? xPicker(x, kinds, function (k) { xKind = k; draw(cmp, series); }) : null),
+            h("div", {"class": "charts", "data-testid": "charts"}, cards.map(function (c) { return c.card; }))] : null]
           : h("p", {"class": "muted", text: "no metrics recorded"})),
         section("params against a metric", "scatter", scatterPanel(runs)),
       ]);
