@@ -137,7 +137,18 @@ SLOW = {
     "core/test_store_s3.py": """
         test_artifacts_round_trip test_backend_hands_back_markers_not_errors test_bad_segments_are_skipped_and_named
         test_cli_over_a_corrupt_store test_corrupt_runs_are_listed_and_hide_nothing test_get_run_prefixes
-        test_runs_order_and_filters""",
+        test_runs_order_and_filters test_registry_concurrent_registrations_share_no_number
+        test_registry_register_alias_resolve_download test_registry_picks_the_model_else_the_best_checkpoint_else_lists
+        test_registry_pins_bytes_a_rotation_would_free""",
+    # the model registry: writer processes started at once, servers, Keras/transformers/Lightning fits
+    "core/test_registry.py": "test_concurrent_writer_processes_on_a_local_store test_concurrent_writer_processes_on_s3",
+    "core/test_cli_models.py": "test_a_user_registers_promotes_and_fetches",
+    "server/test_registry_http.py": "test_two_server_workers_number_events_into_one_store "
+                                    "test_python_api_over_a_server_with_scoped_tokens",
+    "server/test_conformance.py": "test_registry_concurrent_registrations_share_no_number",
+    "integrations/test_register_as.py": "test_lightning_registers_the_best_checkpoint "
+                                        "test_keras_callback_option_autolog_and_the_best_checkpoint "
+                                        "test_transformers_callback_option_and_autolog_register_the_weights",
     "integrations/test_lightning.py": "test_failing_backend_cannot_stop_fit test_test_after_fit_lands_in_the_fit_run",
     "integrations/test_sklearn.py": """
         test_autolog_before_sklearn_is_imported test_callable_refit_marks_best_index

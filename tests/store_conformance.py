@@ -32,6 +32,7 @@ import autotrack
 from autotrack.backends import Backend, backend_for
 from tests.store_corrupt import CorruptStoreConformance
 from tests.store_faults import StoreFaultCases
+from tests.store_registry import RegistryConformance
 
 __all__ = ["StoreConformance", "make_doc"]
 
@@ -77,7 +78,7 @@ def _payload(n: int, seed: int = 0) -> bytes:
     return bytes(out[:n])
 
 
-class StoreConformance(CorruptStoreConformance, StoreFaultCases):
+class StoreConformance(CorruptStoreConformance, StoreFaultCases, RegistryConformance):
     """Mixin: every test takes the subclass's ``store_uri`` fixture (a fresh, empty store)."""
 
     # ------------------------------------------------------------------------------------

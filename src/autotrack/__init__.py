@@ -21,6 +21,15 @@ __all__ = [
     "get_run",
     "last_run",
     "runs_dataframe",
+    "register_model",
+    "set_alias",
+    "delete_alias",
+    "get_model",
+    "models",
+    "model_history",
+    "ModelVersion",
+    "RegisteredModel",
+    "ModelEvent",
     "Run",
     "RunRecord",
     "MetricPoint",
@@ -35,6 +44,7 @@ __all__ = [
     "ArtifactNotFoundError",
     "AmbiguousArtifactError",
     "IntegrityError",
+    "ModelNotFoundError",
     "AutotrackWarning",
 ]
 
@@ -51,6 +61,15 @@ _LAZY = {
     "MetricPoint": "autotrack._records",
     "ArtifactRecord": "autotrack._records",
     "runs_dataframe": "autotrack._frame",
+    "register_model": "autotrack._registry",
+    "set_alias": "autotrack._registry",
+    "delete_alias": "autotrack._registry",
+    "get_model": "autotrack._registry",
+    "models": "autotrack._registry",
+    "model_history": "autotrack._registry",
+    "ModelVersion": "autotrack._registry",
+    "RegisteredModel": "autotrack._registry",
+    "ModelEvent": "autotrack._registry",
     "register_backend": "autotrack.backends.base",
     "error_counts": "autotrack._safety",
     "AutotrackWarning": "autotrack._safety",
@@ -62,6 +81,7 @@ _LAZY = {
     "ArtifactNotFoundError": "autotrack._errors",
     "AmbiguousArtifactError": "autotrack._errors",
     "IntegrityError": "autotrack._errors",
+    "ModelNotFoundError": "autotrack._errors",
 }
 
 
@@ -84,9 +104,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from autotrack._autolog import autolog
     from autotrack._errors import (AmbiguousArtifactError, AmbiguousRunError, ArtifactNotFoundError, AutotrackError,
-                                   BackendUnavailableError, ConfigError, IntegrityError, RunNotFoundError)
+                                   BackendUnavailableError, ConfigError, IntegrityError, ModelNotFoundError,
+                                   RunNotFoundError)
     from autotrack._frame import runs_dataframe
     from autotrack._records import ArtifactRecord, MetricPoint, RunRecord, get_run, last_run, runs
+    from autotrack._registry import (ModelEvent, ModelVersion, RegisteredModel, delete_alias, get_model,
+                                     model_history, models, register_model, set_alias)
     from autotrack._run import Run, active_run, start_run
     from autotrack._safety import AutotrackWarning, error_counts
     from autotrack._seeding import seed_everything

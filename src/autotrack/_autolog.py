@@ -23,9 +23,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Iterable
 
-__all__ = ["AutologConfig", "autolog", "register_integration", "integrations", "current_config", "is_on"]
+__all__ = ["AutologConfig", "autolog", "register_integration", "integrations", "current_config", "is_on",
+           "check_register_as", "system_metrics_setting"]
 
-_FIELDS = ("uri", "experiment", "log_checkpoints", "log_models", "log_every_n_steps")
+_FIELDS = ("uri", "experiment", "log_checkpoints", "log_models", "log_every_n_steps", "register_as")
 _config_class: Any = None
 
 
@@ -42,6 +43,7 @@ def _config_type() -> Any:
             log_checkpoints: bool | str = True
             log_models: bool = True
             log_every_n_steps: int | None = None
+            register_as: str | None = None  # a model name: each successful fit's model becomes a version
 
         AutologConfig.__module__, AutologConfig.__qualname__ = __name__, "AutologConfig"
         _config_class = AutologConfig
@@ -52,6 +54,19 @@ def __getattr__(name: str) -> Any:
     if name == "AutologConfig":
         return _config_type()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def check_register_as(name: Any) -> None:
+    """``register_as=`` is refused at the call, not when the first fit ends: None or a valid
+    model name (the registry's rule; imported only when one is given)."""
+    if name is None:
+        return
+    from autotrack._registry_state import check_name
+
+    try:
+        check_name(name)
+    except ValueError as exc:
+        raise ValueError(f"register_as: {exc}") from None
 
 
 def _guard(kind: str) -> Any:
@@ -79,6 +94,7 @@ _enabled: set[str] = set()
 _wanted: set[str] = set()
 _settings: tuple[Any, ...] | None = None  # the values of _FIELDS while autolog is on
 _config: Any = None  # AutologConfig of _settings, built when first asked for
+_system_metrics: bool | None = None  # autolog(system_metrics=...): runs started while it is on follow it
 _lock = _thread.RLock()
 
 
@@ -100,6 +116,11 @@ def current_config() -> Any:
         if _config is None:
             _config = _config_type()(*_settings)
         return _config
+
+
+def system_metrics_setting() -> bool | None:
+    """``autolog(system_metrics=...)`` while autolog is on (None: not said; see ``_sampler``)."""
+    return _system_metrics if _settings is not None else None
 
 
 def is_on(name: str) -> bool:
@@ -132,9 +153,11 @@ def autolog(
     log_every_n_steps: int | None = None,
     frameworks: Iterable[str] | None = None,
     disable: bool = False,
+    register_as: str | None = None,
+    system_metrics: bool | None = None,
 ) -> None:
     """Record every supported framework's training from now on (idempotent; see docs/api.md)."""
-    global _config, _settings
+    global _config, _settings, _system_metrics
     with _lock:
         if disable:
             names = set(_INTEGRATIONS) if frameworks is None else set(frameworks)
@@ -144,7 +167,10 @@ def autolog(
                 _enabled.discard(name)
             _wanted.difference_update(names)  # not imported yet: it stays off when it is
             if not _wanted:
-                _settings = _config = None
+                _settings = _config = _system_metrics = None
+                from autotrack._sampler_nodes import stop_node_sampler
+
+                stop_node_sampler()
                 from autotrack._capture.seeds import uninstall_seed_hooks
 
                 uninstall_seed_hooks()
@@ -154,6 +180,12 @@ def autolog(
         n = log_every_n_steps
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
             raise ValueError(f"log_every_n_steps must be a positive int or None, not {n!r}")
+        check_register_as(register_as)
+        if system_metrics is not None and not isinstance(system_metrics, bool):
+            raise ValueError(f"system_metrics must be True, False or None, not {system_metrics!r}")
+        if register_as and not log_models and not log_checkpoints:
+            raise ValueError(f"register_as={register_as!r} needs log_models or log_checkpoints: with both off no "
+                             "fit has a model to register")
         chosen = set(_INTEGRATIONS) if frameworks is None else set(frameworks)
         unknown = chosen - set(_INTEGRATIONS)
         if unknown:
@@ -161,7 +193,7 @@ def autolog(
         from autotrack._config import check_destination
 
         check_destination(uri, experiment)  # a bad URI or config file: a ConfigError now, not at the first fit
-        new_settings = (uri, experiment, log_checkpoints, log_models, log_every_n_steps)
+        new_settings = (uri, experiment, log_checkpoints, log_models, log_every_n_steps, register_as)
         reenable = set()
         if _settings is not None and new_settings != _settings:
             for name in list(_enabled):  # settings changed: re-enable every one with the new ones
@@ -174,6 +206,15 @@ def autolog(
         _wanted.update(chosen)
         chosen |= reenable
         install_seed_hooks()
+        _system_metrics = system_metrics
+        try:  # another node of a multi-node job: its hardware into rank 0's run (_sampler_nodes)
+            from autotrack._sampler_nodes import start_node_sampler
+
+            start_node_sampler(uri, system_metrics)
+        except Exception as exc:  # noqa: BLE001 - never stops a training
+            from autotrack._safety import report
+
+            report("starting this node's system metrics", exc)
         for name in sorted(chosen):
             for trigger in _INTEGRATIONS[name][0]:
                 if (name, trigger) in _hooked:  # type: ignore[comparison-overlap]

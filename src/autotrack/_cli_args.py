@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Callable, NoReturn
 
-__all__ = ["UsageError", "whole_number"]
+__all__ = ["UsageError", "whole_number", "output_options"]
 
 
 class UsageError(Exception):
@@ -76,3 +76,11 @@ def _global_options(parser: argparse.ArgumentParser, sub: bool, uri_help: str | 
                                          "./autotrack-runs)")
     parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS if sub else False,
                         help='machine-readable output: strict JSON, NaN/infinities as "NaN", "Infinity", "-Infinity"')
+
+
+def output_options(p: argparse.ArgumentParser) -> None:
+    """``-o PATH`` and ``--force``, as ``get`` and ``model get`` both write one file."""
+    p.add_argument("-o", "--output", metavar="PATH", default=".",
+                   help="file to write, or a directory to put it in (an existing one, or ending in '/'; "
+                        "default: the current directory)")
+    p.add_argument("-f", "--force", action="store_true", help="replace the file if it exists (default: refuse)")

@@ -177,7 +177,8 @@ def pick_metrics(finals: Iterable[Mapping[str, float]], limit: int = 3) -> list[
     counts: dict[str, int] = {}
     for final in finals:
         for name in final:
-            counts[name] = counts.get(name, 0) + 1
+            if not name.startswith("system/"):  # the hardware's figures are show's system section
+                counts[name] = counts.get(name, 0) + 1
 
     def rank(name: str) -> tuple[int, bool, int, str]:
         low = name.lower()
@@ -345,9 +346,11 @@ def run_sections(run: Any) -> list[tuple[str, Any]]:
             tab.add_row(text(key), text(run.params[key]))
     out.append(("params", tab))
     tab = None
-    if run.metrics:
+    from autotrack._system_view import is_system, section
+
+    if any(not is_system(name) for name in run.metrics):
         tab = table("metric", "last", "step", "points", "min", "max", title="metrics")
-        for name in sorted(run.metrics):
+        for name in sorted(n for n in run.metrics if not is_system(n)):
             points = run.metrics[name]
             finite = [p.value for p in points if not math.isnan(p.value)]
             last = points[-1] if points else None
@@ -355,6 +358,7 @@ def run_sections(run: Any) -> list[tuple[str, Any]]:
                         text(str(len(points))), text(min(finite) if finite else None),
                         text(max(finite) if finite else None))
     out.append(("metrics", tab))
+    out.append(("system", section(run)))  # mean/max of each system/ series, peak memory
     tab = None
     if run.seeds:
         tab = table("source", "seed", title="seeds")

@@ -28,6 +28,8 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=_positive, default=1, help="server processes (default 1)")
     p.add_argument("--max-json-mb", type=_positive, default=None, help="largest JSON request body (default 64)")
     p.add_argument("--max-artifact-mb", type=_positive, default=None, help="largest artifact upload (default 1 TiB)")
+    p.add_argument("--protected-aliases", metavar="A,B", default=None,
+                   help="model aliases only an admin token may move or delete (default: production; '' for none)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("token", parents=[common], help="manage the access tokens of a server's store",
@@ -92,7 +94,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     serve(uri, host=args.host, port=args.port, token=token, workers=args.workers,
           max_json_bytes=args.max_json_mb and args.max_json_mb * 1024 * 1024,
           max_artifact_bytes=args.max_artifact_mb and args.max_artifact_mb * 1024 * 1024,
-          log_level=args.log_level)
+          log_level=args.log_level, protected_aliases=None if args.protected_aliases is None else
+          tuple(a.strip() for a in args.protected_aliases.split(",") if a.strip()))
     return 0
 
 

@@ -16,11 +16,13 @@ import re
 from typing import Any, Iterable, Mapping
 
 from autotrack._records import RunRecord
+from autotrack._system_view import differences as system_differences
+from autotrack._system_view import is_system
 
 __all__ = ["diff_runs", "diff_many", "same_value", "code_diff", "package_changes", "SECTIONS", "DATA_FIELDS"]
 
 # Display order: the sections that most often explain a difference in results come first.
-SECTIONS = ("run", "params", "metrics", "seeds", "data", "git", "packages")
+SECTIONS = ("run", "params", "metrics", "system", "seeds", "data", "git", "packages")
 
 # Fingerprint fields compared per dataset; ``type`` is left out on purpose: the same values
 # hash alike from numpy, torch or tensorflow, and that should not count as a data change.
@@ -122,7 +124,9 @@ def diff_many(runs: list[RunRecord]) -> dict[str, dict[str, list[Any]]]:
     sections = {
         "run": _differing([_run_facts(r) for r in runs], ("framework", "experiment", "status", "python", "platform")),
         "params": _differing([r.params for r in runs]),
-        "metrics": _differing([r.final_metrics for r in runs]),
+        # the hardware's figures always differ a little: only large differences, said in words
+        "metrics": _differing([{k: v for k, v in r.final_metrics.items() if not is_system(k)} for r in runs]),
+        "system": system_differences(runs),
         "seeds": _differing([r.seeds for r in runs]),
         "data": _data(runs),
         "git": _git(runs),

@@ -11,6 +11,7 @@ __all__ = [
     "ArtifactNotFoundError",
     "AmbiguousArtifactError",
     "IntegrityError",
+    "ModelNotFoundError",
 ]
 
 
@@ -45,3 +46,8 @@ class AmbiguousArtifactError(ArtifactNotFoundError):
 
 class IntegrityError(AutotrackError, OSError):
     """Stored bytes no longer match their recorded sha256."""
+
+
+class ModelNotFoundError(AutotrackError, LookupError):
+    """The model registry has no model, version or alias of that name; the message says which,
+    and what there is instead."""

@@ -18,7 +18,7 @@ import weakref
 from types import TracebackType
 from typing import Any, Mapping
 
-from autotrack import _lifecycle
+from autotrack import _lifecycle, _sampler
 from autotrack._capture import seeds as _seeds
 from autotrack._config import resolve_experiment, resolve_uri
 from autotrack._safety import guard, report, strict
@@ -59,6 +59,7 @@ class Run:
         experiment: str | None = None,
         framework: str | None = None,
         parent_id: str | None = None,
+        system_metrics: bool | None = None,
     ) -> None:
         name = None if name is None else text(name, "the run name")
         experiment = None if experiment is None else text(experiment, "the experiment")
@@ -71,6 +72,9 @@ class Run:
         self.name = name or f"{framework or 'run'}-{self.id[:6]}"
         self.status = "running"
         self._auto_step = 0
+        self._step = 0  # the latest step logged: what the system metrics sampler reads (_sampler)
+        self._sampling = _sampler.plan(system_metrics)
+        self._sampler: _sampler.Sampler | None = None
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self.open_fit: str | None = None  # set by an adapter while a fit it began runs (see _lifecycle)
@@ -89,7 +93,10 @@ class Run:
             "heartbeat_interval": heartbeat,
             "pid": os.getpid(),
         }
-        self._writer = self._new_writer(doc, on_start=lambda: _capture_environment(self.backend))
+        if self._sampling.job:  # the other nodes of a multi-node job find this run by it (_sampler_nodes)
+            doc["job"] = self._sampling.job
+        self._sampler = _sampler.for_run(self, self._sampling)  # before the writer: its capture describes it
+        self._writer = self._new_writer(doc, on_start=lambda: _capture_environment(self.backend, self))
         _live.add(self)
         seeds = _seeds.seeds_snapshot()
         if seeds:
@@ -114,6 +121,7 @@ class Run:
         doc = dict(self._writer.doc, status="running", end_time=None)
         self._writer = self._new_writer(doc, first_seq=self._writer.next_seq)
         self._put(("status", {"status": "running", "end_time": None, "error": None}))
+        self._sampler = _sampler.for_run(self, self._sampling)
         with _stack_lock:
             _stack.append(self)
         return self
@@ -154,6 +162,7 @@ class Run:
                 epoch = to_epoch(epoch)
             except TypeError as exc:
                 return report("recording a metric epoch", TypeError(f"{exc}; the call was not recorded"), None)
+        self._step = step
         if values:
             self._put((kind, _time_ns(), step, epoch, values))
         if refused:
@@ -255,6 +264,9 @@ class Run:
             if self.status != "running" or self._pid != os.getpid():
                 return
             self.status = status
+        sampler = self._sampler
+        if sampler is not None:
+            sampler.stop()  # its last sample goes in before the status
         end = _now_iso()
         writer = self._writer
         writer.put(("status", {"status": status, "end_time": end, "error": error}))
@@ -262,8 +274,9 @@ class Run:
         self._put = self._ended
         _remove_active(self)
         writer.close(_float_env("AUTOTRACK_EXIT_TIMEOUT", 60.0))  # what it could not deliver, it spooled and said
-        if strict() and writer.error is not None:
-            raise writer.error
+        error = writer.error or (sampler.error if sampler is not None else None)
+        if strict() and error is not None:
+            raise error
 
     def _ended(self, item: tuple[Any, ...]) -> None:
         """What ``_put`` becomes once the run has ended: nothing is queued for a writer that is gone."""
@@ -294,7 +307,7 @@ def status_for(exc: BaseException | None) -> tuple[str, str | None]:
     return "failed", text
 
 
-def _capture_environment(backend: Any) -> dict[str, Any]:
+def _capture_environment(backend: Any, run: Run) -> dict[str, Any]:
     from autotrack import _starter
 
     with _starter.IMPORTS:  # a fork waits for these imports (see _starter)
@@ -304,7 +317,9 @@ def _capture_environment(backend: Any) -> dict[str, Any]:
         from autotrack._spool import spool_dir
 
     own = [spool_dir()] + ([backend.root] if getattr(backend, "local", False) else [])
-    return {"environment": to_json(capture_environment(exclude=own))}
+    env = capture_environment(exclude=own)
+    env["system_metrics"] = _sampler.description(run._sampling, run._sampler)  # waits for its probe
+    return {"environment": to_json(env)}
 
 
 _live: "weakref.WeakSet[Run]" = weakref.WeakSet()
@@ -365,8 +380,11 @@ def start_run(
     *,
     framework: str | None = None,
     parent_id: str | None = None,
+    system_metrics: bool | None = None,
 ) -> Run:
-    """Start recording a run; use it as a context manager. Inside another run it becomes a child."""
+    """Start recording a run; use it as a context manager. Inside another run it becomes a child.
+    ``system_metrics``: sample the hardware under ``system/...`` (None: autolog's setting, else
+    ``AUTOTRACK_SYSTEM_METRICS``, else on; see ``_sampler``)."""
     if _lifecycle.disabled():
         from autotrack._noop import NoopRun
 
@@ -376,7 +394,7 @@ def start_run(
     if parent_id is None and parent is not None:
         parent_id = parent.id
     run = Run(name=name, uri=uri or (parent.uri if parent else None), experiment=experiment or (parent.experiment if parent else None),
-              framework=framework, parent_id=parent_id)
+              framework=framework, parent_id=parent_id, system_metrics=system_metrics)
     if params:
         run.log_params(params)
     if tags:

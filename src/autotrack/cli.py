@@ -17,7 +17,7 @@ import os
 import sys
 from typing import Any, Callable, Sequence
 
-from autotrack._cli_args import UsageError, _global_options, _Parser, whole_number
+from autotrack._cli_args import UsageError, _global_options, _Parser, output_options, whole_number
 from autotrack._errors import (AmbiguousArtifactError, ArtifactNotFoundError, AutotrackError, ConfigError,
                                RunNotFoundError)
 
@@ -65,18 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("diff", parents=[common], help="what differs between two runs",
                        description="Params, metrics, seeds, data, git (with a diff of the two runs' uncommitted "
                                    "changes), packages and run facts that differ.")
-    p.add_argument("run_a", metavar="RUN_A", help="run id, unique id prefix, or 'last'")
-    p.add_argument("run_b", metavar="RUN_B", help="run id, unique id prefix, or 'last'")
+    p.add_argument("run_a", metavar="RUN_A", help="run id, unique id prefix, 'last', or a model version "
+                                                  "(NAME@ALIAS, NAME/N): the run that produced it")
+    p.add_argument("run_b", metavar="RUN_B", help="the same, for the other side")
     p.set_defaults(func=_cmd_diff)
 
     p = sub.add_parser("get", parents=[common], help="download an artifact of a run",
                        description="Write an artifact's recorded bytes to a file (verified against its sha256).")
     p.add_argument("run", metavar="RUN", help="run id, unique id prefix, or 'last'")
     p.add_argument("artifact", metavar="ARTIFACT", help="artifact name (or its file name)")
-    p.add_argument("-o", "--output", metavar="PATH", default=".",
-                   help="file to write, or a directory to put it in (an existing one, or ending in '/'; "
-                        "default: the current directory)")
-    p.add_argument("-f", "--force", action="store_true", help="replace the file if it exists (default: refuse)")
+    output_options(p)
     p.set_defaults(func=_cmd_get)
 
     from autotrack._cli_server import add_commands
@@ -85,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     from autotrack._cli_ui import add_commands as add_ui_commands
 
     add_ui_commands(sub, common)  # ui, report
+    from autotrack._cli_models import add_commands as add_model_commands
+
+    add_model_commands(sub, common)  # models, model show|register|alias|get|history
     return parser
 
 
@@ -241,18 +242,23 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
+    from autotrack._cli_models import model_section, resolve_ref
     from autotrack._diff import diff_runs
 
     uri = _uri(args)
-    a, b = _find(args.run_a, uri), _find(args.run_b, uri)
+    (a, va), (b, vb) = resolve_ref(args.run_a, uri), resolve_ref(args.run_b, uri)  # a model version: its run
     found = diff_runs(a, b)
+    model = model_section(va, vb) if va is not None or vb is not None else {}
     if args.json:
-        _print_json(found)
+        _print_json({"model": model, **found} if model else found)
         return 0
     from autotrack._cli_format import console
+    from autotrack._cli_models import print_versions
     from autotrack._cli_show import print_diff
 
-    print_diff(console(), a, b, found)
+    con = console()
+    print_versions(con, (args.run_a, va), (args.run_b, vb), model=model)
+    print_diff(con, a, b, found)
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import pickle
+import time
 import warnings
 
 import numpy as np
@@ -190,6 +191,9 @@ def test_callback_alone_a_training_that_raised_is_failed_by_the_next_one(store):
 
     with pytest.raises(Boom):  # XGBoost has no exception hook: after_training never comes
         xgb.train(PARAMS, dtrain, 3, evals=[(dval, "val")], custom_metric=metric, callbacks=[cb], verbose_eval=False)
+    deadline = time.monotonic() + 10  # the run's writer thread creates it in the store; wait for it
+    while not autotrack.runs(uri=store) and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert only_run(store).status == "running"
     xgb.train(PARAMS, dtrain, 2, evals=[(dval, "val")], callbacks=[cb], verbose_eval=False)
     second, first = autotrack.runs(uri=store)

@@ -153,7 +153,7 @@ def drawn(pg: Any) -> list[int]:
 
 
 def row_names(pg: Any) -> list[str]:
-    return pg.locator("table.runs tbody td.name a").all_inner_texts()
+    return pg.locator("table.runs tbody td.name a[data-testid=run-link]").all_inner_texts()  # not the badges
 
 
 def test_runs_table_filter_and_live_run(world, page) -> None:
@@ -383,3 +383,59 @@ def test_single_value_metrics_are_a_table_not_charts(world, page) -> None:
     page.wait_for_timeout(200)
     assert all(n > 500 for n in drawn(page))
     shot(page, "compare-single-values")
+
+
+def test_models_page_versions_aliases_what_changed_and_badges(world, page) -> None:
+    """Two versions of a model from two runs, an alias moved: the Models page lists it, the
+    model's page shows each version with its aliases and run, what changed between them, and the
+    history; the runs that produced a version carry a badge in the table and on their page."""
+    uri, ids = world["uri"], world["ids"]
+    autotrack.register_model("vision", ids["baseline"], "baseline.ckpt", uri=uri)
+    autotrack.register_model("vision", ids["bigger-lr"], "bigger-lr.ckpt", uri=uri)
+    autotrack.set_alias("vision", "production", 1, uri=uri)
+    autotrack.set_alias("vision", "staging", 2, uri=uri)
+    autotrack.set_alias("vision", "production", 2, uri=uri)  # the rollout
+
+    page.goto(world["ui"].url + "/")
+    ready(page, "runs")
+    page.get_by_test_id("nav-models").click()
+    ready(page, "models")
+    row = page.locator("tr[data-model=vision]")
+    cells = row.locator("td").all_inner_texts()
+    assert cells[:3] == ["vision", "2", "v2"] and ids["bigger-lr"][:8] in cells[4]
+    assert row.locator(".alias").all_inner_texts() == ["production → v2", "staging → v2"]
+    shot(page, "models")
+
+    row.get_by_test_id("model-link").click()
+    ready(page, "model")
+    assert page.get_by_test_id("model-name").inner_text() == "vision"
+    versions = page.get_by_test_id("versions")
+    assert versions.locator("tbody tr").count() == 2
+    v2, v1 = versions.locator("tr[data-version='2']"), versions.locator("tr[data-version='1']")
+    assert v2.locator(".alias").all_inner_texts() == ["production", "staging"] and v1.locator(".alias").count() == 0
+    assert "bigger-lr" in v2.get_by_test_id("version-run").inner_text() and "finished" in v2.inner_text()
+    changes = page.get_by_test_id("version-diff")
+    assert changes.locator("tr[data-key=lr]").inner_text().split("\t")[-2:] == ["0.01", "0.05"]
+    assert changes.locator("tr[data-section=model][data-key=sha256]").count() == 1
+    assert changes.locator("tr[data-key='train/sha256']").count() == 1  # the data changed too
+    history = page.get_by_test_id("history").locator("tbody tr").all_inner_texts()
+    assert len(history) == 5 and "production → v1" in history[2] and "production: v1 → v2" in history[-1]
+    shot(page, "model-page")
+    page.select_option("[data-testid=pick-b]", "1")  # a version against itself: nothing changed
+    ready(page, "model")
+    assert page.get_by_test_id("version-diff").get_by_test_id("no-differences").count() == 1
+
+    v1 = page.get_by_test_id("versions").locator("tr[data-version='1']")
+    v1.get_by_test_id("version-run").click()
+    ready(page, "run")
+    assert page.get_by_test_id("run-name").inner_text() == "baseline"
+    assert page.get_by_test_id("model-badge").all_inner_texts() == ["vision v1"]
+
+    page.goto(world["ui"].url + "/#/?experiment=mnist")
+    ready(page, "runs")
+    bigger = page.locator("tr", has=page.locator("a[data-testid=run-link]", has_text=re.compile("^bigger-lr$")))
+    bigger.get_by_test_id("model-badge").wait_for(timeout=20_000)  # the badges are cached for 2 s
+    assert bigger.get_by_test_id("model-badge").inner_text() == "vision v2, production, staging"
+    shot(page, "runs-table-badges")
+    bigger.get_by_test_id("model-badge").click()
+    ready(page, "model")

@@ -359,3 +359,97 @@ def test_captions_say_point_for_one_point() -> None:
     script = (STATIC_DIR / "app.js").read_text(encoding="utf-8")
     assert '" points' not in script and "' points" not in script
     assert "function plural(" in script
+
+
+# -- the Models page ---------------------------------------------------------------------------
+@pytest.fixture
+def registered(tmp_path):
+    """churn v1 (run m1) and v2 (run m2, other params and data); production -> v1, staging -> v2;
+    and a run ``other`` that produced no version."""
+    uri = str(tmp_path / "models-store")
+    ids = {}
+    for name, lr, rows in (("m1", 0.1, [[1.0]]), ("m2", 0.01, [[1.0], [2.0]])):
+        model = tmp_path / name / "model.bin"
+        model.parent.mkdir()
+        model.write_bytes(name.encode() * 1000)
+        with autotrack.start_run(name=name, uri=uri, params={"lr": lr, "note": XSS}) as run:
+            run.log_data("train", rows)
+            run.log_metrics({"val_loss": lr * 2}, step=0)
+            run.log_artifact(str(model), kind="model")
+            ids[name] = run.id
+    with autotrack.start_run(name="other", uri=uri) as run:
+        ids["other"] = run.id
+    autotrack.register_model("churn", ids["m1"], "model.bin", uri=uri)
+    autotrack.register_model("churn", ids["m2"], uri=uri)
+    autotrack.set_alias("churn", "production", 1, uri=uri)
+    autotrack.set_alias("churn", "staging", 2, uri=uri)
+    return uri, ids
+
+
+def test_models_list_versions_history_and_badges(registered) -> None:
+    uri, ids = registered
+    c = client(uri, read_only=True)
+    (model,) = c.get("/ui/api/models").json()["models"]
+    assert model["name"] == "churn" and model["versions"] == 2 and model["latest"] == 2
+    assert model["aliases"] == {"production": 1, "staging": 2} and model["latest_run"] == ids["m2"]
+    detail = c.get("/ui/api/models/churn").json()
+    assert [v["version"] for v in detail["versions"]] == [2, 1]  # newest first
+    v2, v1 = detail["versions"]
+    assert v1["aliases"] == ["production"] and v2["aliases"] == ["staging"]
+    assert v1["run"]["id"] == ids["m1"] and v1["run"]["name"] == "m1" and v1["run"]["status"] == "finished"
+    assert v1["artifact"] == "model.bin" and len(v1["sha256"]) == 64 and v1["size"] == 2000
+    assert [(e["action"], e["version"], e["alias"]) for e in detail["history"]] == [
+        ("register", 1, None), ("register", 2, None), ("set_alias", 1, "production"), ("set_alias", 2, "staging")]
+    rows = {r["id"]: r for r in c.get("/ui/api/runs").json()["rows"]}
+    assert rows[ids["m1"]]["models"] == [{"name": "churn", "version": 1, "aliases": ["production"]}]
+    assert rows[ids["m2"]]["models"] == [{"name": "churn", "version": 2, "aliases": ["staging"]}]
+    assert "models" not in rows[ids["other"]]
+    assert c.get(f"/ui/api/runs/{ids['m1']}").json()["models"] == [
+        {"name": "churn", "version": 1, "aliases": ["production"]}]
+    assert c.get(f"/ui/api/runs/{ids['other']}").json()["models"] == []
+
+
+def test_what_changed_between_two_versions(registered) -> None:
+    uri, ids = registered
+    c = client(uri, read_only=True)
+    for a, b in (("production", "staging"), ("1", "2"), ("v1", "latest")):
+        diff = c.get("/ui/api/models/churn/diff", params={"a": a, "b": b}).json()
+        assert [v["version"] for v in diff["versions"]] == [1, 2], (a, b)
+    assert [v["run"]["id"] for v in diff["versions"]] == [ids["m1"], ids["m2"]]
+    assert diff["sections"][:1] == ["model"] and {"params", "data", "metrics"} <= set(diff["sections"])
+    d = diff["differences"]
+    assert d["model"]["version"] == [1, 2] and d["model"]["sha256"][0] != d["model"]["sha256"][1]
+    assert d["params"] == {"lr": [0.1, 0.01]}  # the note is the same: not a difference
+    assert d["data"]["train/rows"] == [1, 2] and d["metrics"]["val_loss"] == [0.2, 0.02]
+    same = c.get("/ui/api/models/churn/diff", params={"a": "2", "b": "staging"}).json()
+    assert same["sections"] == [] and same["differences"] == {}
+
+
+def test_models_errors_are_404_and_guarded(registered) -> None:
+    uri, _ = registered
+    c = client(uri, read_only=True)
+    for path in ("/ui/api/models/nosuch", "/ui/api/models/churn/diff?a=1&b=9",
+                 "/ui/api/models/churn/diff?a=1&b=canary"):
+        res = c.get(path)
+        assert res.status_code == 404 and "not found" in res.json()["error"], path
+    assert c.get("/ui/api/models/churn/diff?a=1").status_code == 400
+    guarded = client(uri, token="s3cret", read_only=True)
+    assert guarded.get("/ui/api/models").status_code == 401
+    assert guarded.get("/ui/api/models/churn").status_code == 401
+    auth = {"Authorization": "Bearer s3cret"}
+    assert guarded.get("/ui/api/models", headers=auth).json()["models"][0]["name"] == "churn"
+    empty = client(str(registered[0]) + "-none", read_only=True)
+    assert empty.get("/ui/api/models").json() == {"models": []}
+
+
+def test_a_version_whose_run_was_deleted_keeps_its_row(registered) -> None:
+    uri, ids = registered
+    admin = client(uri, token="admin-token")
+    auth = {"Authorization": "Bearer admin-token"}
+    assert admin.delete(f"/api/v1/runs/{ids['m1']}", headers=auth).status_code == 200
+    detail = admin.get("/ui/api/models/churn", headers=auth).json()
+    v1 = detail["versions"][1]
+    assert v1["version"] == 1 and v1["run"] is None and v1["run_id"] == ids["m1"]
+    assert autotrack.get_model("churn@production", uri=uri).open().read() == b"m1" * 1000  # bytes pinned
+    res = admin.get("/ui/api/models/churn/diff?a=1&b=2", headers=auth)
+    assert res.status_code == 404 and ids["m1"][:8] in res.json()["error"]

@@ -7,6 +7,7 @@ checkpoint rotated out) may free the bytes only when no run references them any 
 
     refs/<sha256[:2]>/<sha256>/<run_id>      run <run_id> references these bytes
     refs/<sha256[:2]>/<sha256>/_untracked    bytes stored before reference records existed: kept
+    refs/<sha256[:2]>/<sha256>/_model~<name>~<version>   a registered model version: kept for good
     trash/<sha256>.<random>                  bytes being freed (see below)
 
 Storing: the reference is written *before* the bytes are looked for or copied. Freeing (by a
@@ -26,9 +27,10 @@ import os
 import uuid
 from typing import IO, Any
 
-__all__ = ["add_ref", "release", "open_trashed", "UNTRACKED"]
+__all__ = ["add_ref", "release", "open_trashed", "UNTRACKED", "pin_name", "add_pin", "remove_pin"]
 
 UNTRACKED = "_untracked"
+PIN_PREFIX = "_model~"  # "~" is in no run id, and "_" starts none: a pin never collides with a run
 
 
 def _refs_dir(store: Any, sha: str) -> str:
@@ -97,6 +99,28 @@ def add_ref(store: Any, run_id: str, sha: str) -> None:
     if not before and store._exists(store._artifact_path(sha)):
         # bytes without references: stored by an older autotrack for runs we cannot name. Kept.
         _touch(store, f"{folder}/{UNTRACKED}")
+
+
+def pin_name(model: str, version: int) -> str:
+    """The reference a registered model version holds on its artifact's bytes."""
+    from autotrack._registry_state import check_name
+
+    if type(version) is not int or version < 1:
+        raise ValueError(f"invalid model version {version!r}")
+    return f"{PIN_PREFIX}{check_name(model)}~{version}"
+
+
+def add_pin(store: Any, model: str, version: int, sha: str) -> None:
+    """Pin the bytes ``sha`` for a model version, before its register event is written: a
+    registered version's bytes are never freed, whatever happens to the run that logged them
+    (a checkpoint rotated out, the run deleted). ``release`` counts a pin as any reference."""
+    _touch(store, f"{_refs_dir(store, sha)}/{pin_name(model, version)}")
+
+
+def remove_pin(store: Any, model: str, version: int, sha: str) -> None:
+    """Drop a pin whose register event was never written (the bytes were missing, or the version
+    number went to another writer's event for other bytes)."""
+    _remove(store, f"{_refs_dir(store, sha)}/{pin_name(model, version)}")
 
 
 def release(store: Any, run_id: str, sha: str) -> bool:

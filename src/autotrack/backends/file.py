@@ -23,7 +23,7 @@ from typing import IO, Any
 from autotrack._errors import BackendUnavailableError, ConfigError
 from autotrack._gc import paused_gc
 from autotrack.backends._codec import dumps, loads, sha256_file
-from autotrack.backends._refs import add_ref, open_trashed, release
+from autotrack.backends._refs import add_pin, add_ref, open_trashed, release, remove_pin
 
 
 __all__ = ["FileStore", "check_protocol", "dumps", "loads", "sha256_file"]
@@ -160,6 +160,37 @@ class FileStore:
         """Optional part of the protocol: drop the run's reference; the bytes are freed (True)
         only when no run references them any more."""
         return release(self, run_id, sha256)
+
+    # -- the model registry (optional part of the protocol; backends/_models.py) -------------
+    def list_models(self) -> list[str]:
+        from autotrack.backends import _models  # imported on first use: writers of runs never need it
+
+        return _models.list_models(self)
+
+    def read_model_events(self, name: str, start: int = 0, seqs: list[int] | None = None) -> list[dict[str, Any]]:
+        from autotrack.backends import _models
+
+        return _models.read_events(self, name, start, seqs)
+
+    def model_snapshot(self, name: str) -> dict[str, Any] | None:
+        from autotrack.backends import _models
+
+        return _models.latest_snapshot(self, name)
+
+    def append_model_event(self, name: str, seq: int, event: dict[str, Any]) -> bool:
+        """Create event ``seq`` only if that number is free: False when another writer has it."""
+        from autotrack.backends import _models
+
+        return _models.append_event(self, name, seq, event)
+
+    def put_model_snapshot(self, name: str, snapshot: dict[str, Any]) -> None:
+        from autotrack.backends import _models
+
+        _models.put_snapshot(self, name, snapshot)
+
+    def pin_model_artifact(self, name: str, version: int, sha256: str, pinned: bool = True) -> None:
+        """Pin (or, ``pinned=False``, unpin) the bytes of a model version (``_refs``)."""
+        (add_pin if pinned else remove_pin)(self, name, version, sha256)
 
     def _exists(self, path: str) -> bool:
         if self.local:

@@ -35,6 +35,9 @@ __all__ = ["HttpBackend"]
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _INSTALL = "pip install 'autotrack-ml[server]'"
+# errors the server names (``kind``) for a model event it refused, raised here as themselves
+_REGISTRY_ERRORS = ("ModelNotFoundError", "RunNotFoundError", "AmbiguousRunError", "ArtifactNotFoundError",
+                    "AmbiguousArtifactError")
 
 
 def _float_env(name: str, default: float) -> float:
@@ -196,6 +199,62 @@ class HttpBackend:
     def open_artifact(self, sha256: str) -> IO[bytes]:
         response = self._send("GET", f"/artifacts/{self._sha(sha256)}", attempts=3, stream=True)
         return response.stream()
+
+    # -- the model registry: the server numbers events and records who wrote them -------------
+    @staticmethod
+    def _model(name: str) -> str:
+        from autotrack._registry_state import check_name
+
+        return quote(check_name(name), safe="")
+
+    def list_models(self) -> list[str]:
+        response = self._send("GET", "/models", attempts=3)
+        return [name for name in response.json() if isinstance(name, str)]
+
+    def model_snapshot(self, name: str) -> dict[str, Any] | None:
+        """The model's current state, replayed by the server (None: no such model)."""
+        try:
+            response = self._send("GET", f"/models/{self._model(name)}", attempts=3)
+        except FileNotFoundError:
+            return None
+        return response.json()
+
+    def read_model_events(self, name: str, start: int = 0, seqs: list[int] | None = None) -> list[dict[str, Any]]:
+        path = f"/models/{self._model(name)}/events"
+        if seqs is None:
+            return self._send("GET", f"{path}?start={int(start)}", attempts=3).json()
+        out: list[dict[str, Any]] = []
+        wanted = sorted({int(s) for s in seqs})
+        for i in range(0, len(wanted), 300):  # a URL stays a few KB however many versions are read
+            query = "&".join(f"seq={s}" for s in wanted[i:i + 300])
+            out += self._send("GET", f"{path}?{query}", attempts=3).json()
+        return out
+
+    def add_model_event(self, name: str, request: dict[str, Any]) -> dict[str, Any]:
+        """POST the request; the server numbers the event, sets ``by`` from the token, and answers
+        with the event as stored. Sent once: a request that timed out may have been stored
+        (``model_history`` says), so it is not resent blindly."""
+        from autotrack import _errors
+        from autotrack.backends._http_transport import TransportError
+
+        path = f"/models/{self._model(name)}/events"
+        try:
+            response = self._client.request("POST", path, **self._json_body(request))
+        except TransportError as exc:
+            raise ConnectionError(f"cannot reach the autotrack server at {self.uri}: {exc}") from None
+        if response.status_code < 400:
+            return response.json()
+        try:
+            error = response.json()
+        except Exception:  # noqa: BLE001 - not our JSON: the generic mapping below says what came
+            error = {}
+        kind, message = (error.get("kind"), error.get("error")) if isinstance(error, dict) else (None, None)
+        if kind in _REGISTRY_ERRORS and isinstance(message, str):
+            raise getattr(_errors, kind)(message)
+        if response.status_code == 403 and isinstance(message, str):
+            raise PermissionError(f"the autotrack server at {self.uri} refused: {message}")
+        self._raise(response, "POST", path)
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         if self._transport is not None:

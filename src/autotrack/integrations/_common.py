@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, Mapping
 import wrapt
 
 from autotrack._autolog import AutologConfig as Options
+from autotrack._autolog import check_register_as
 from autotrack._autolog import current_config
 from autotrack._autolog import is_on as autolog_on
 from autotrack._noop import NoopRun
@@ -44,6 +45,10 @@ def resolve_options(**explicit: Any) -> Options:
     n = values["log_every_n_steps"]
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ValueError(f"log_every_n_steps must be a positive int or None, not {n!r}")
+    check_register_as(values["register_as"])
+    if values["register_as"] and not values["log_models"] and not values["log_checkpoints"]:
+        raise ValueError(f"register_as={values['register_as']!r} needs log_models or log_checkpoints: with both "
+                         "off no fit has a model to register")
     if explicit.get("uri") is not None:  # a mistyped scheme: a ConfigError when the callback is made
         from autotrack.backends.base import check_uri
 
@@ -83,14 +88,16 @@ class FitRecorder:
     them; the final model only when ``log_models`` is on.
     """
 
-    def __init__(self, framework: str, options: Options, *, record: bool = True) -> None:
+    def __init__(self, framework: str, options: Options, *, record: bool = True, evaluation: bool = False) -> None:
         self.framework = framework
         self.options = options
         self.record = record
+        self.evaluation = evaluation  # an evaluate()/test(): it trains no model, so register_as registers nothing
         self.run: Run | NoopRun = NoopRun()
         self.owned = False  # the run was started (or reopened) here, and is ended here
         self.ended = False
         self._tracker: CheckpointTracker | None = None
+        self._model: str | None = None  # the artifact name of the model this fit logged (register_as)
 
     # -- life --------------------------------------------------------------------------------
     def begin(self, name: str | None = None, *, reopen: Run | None = None) -> Run | NoopRun:
@@ -117,11 +124,51 @@ class FitRecorder:
         """Finish the run if this recorder started it (a joined run is left to its owner); the
         status follows ``exc`` (``failed`` with its traceback, ``killed`` for Ctrl-C)."""
         self.ended = True
+        computed, error = status_for(exc)
+        registering = bool(self.options.register_as) and (status or computed) == "finished" and not self.evaluation
         if self.owned:
             self.owned = False
             self.run.open_fit = None
-            computed, error = status_for(exc)
             self.run.finish(status or computed, error)
+        elif registering and not isinstance(self.run, NoopRun):
+            self.run.flush()  # a joined run: what this fit logged must be in the store to be registered
+        if registering:
+            self._register(self.options.register_as)
+
+    def _register(self, model_name: str) -> None:
+        """``register_as``: the fit's model (else its best checkpoint) as a new version of
+        ``model_name``, once the run's final flush put its bytes and sha256 in the store. With
+        ``log_models=False`` a fit without a checkpoint is a warning (a fit that saved no model,
+        a ``Trainer.test()``, registers nothing); a registry failure is one warning, never a
+        failed fit."""
+        if not self.record or isinstance(self.run, NoopRun):
+            return
+        artifact, kind = self._model, "model"
+        if artifact is None and self._tracker is not None:
+            artifact, kind = self._tracker.registrable(), "checkpoint"
+        if artifact is None:
+            if self.options.log_models:  # a fit that saved no model (a Trainer.test(), an evaluate())
+                return
+            import warnings
+
+            from autotrack._safety import AutotrackWarning
+
+            warnings.warn(f"autotrack: register_as={model_name!r}: run {self.run.id[:8]} logged no model and no "
+                          "checkpoint (log_models=False?), so no version was registered", AutotrackWarning,
+                          stacklevel=2)
+            return
+        try:
+            from autotrack._registry import register_model
+
+            register_model(model_name, self.run.id, artifact, uri=self.run.uri,
+                           metadata={"registered_by": "register_as", "framework": self.framework, "from": kind})
+        except Exception as exc:  # noqa: BLE001 - the fit is over and recorded; only the version is missing
+            from autotrack._safety import report
+
+            report(f"{self.framework}: registering the model", exc, stacklevel=None, message=(
+                f"autotrack: registering run {self.run.id[:8]}'s {artifact} as a version of {model_name!r} failed "
+                f"({type(exc).__name__}: {exc}); the run is recorded. Register it later with: autotrack model "
+                f"register {model_name} {self.run.id[:8]} {artifact}"))
 
     @property
     def active(self) -> bool:
@@ -184,9 +231,24 @@ class FitRecorder:
         if self.active and self.options.log_models:
             with guard(f"{self.framework}: recording the model"):
                 self.run.log_artifact(path, name=name, kind="model", metadata=dict(metadata or {}))
+                self._model = _main_file(os.fspath(path), name)
 
 
 FitSession = FitRecorder  # the name adapters used before; same object
+
+
+def _main_file(path: str, name: str | None = None) -> str:
+    """The artifact name of a model logged from ``path``: itself for a file; for a folder (a
+    transformers model, Keras parts) its largest file, the weights, as a version pins one file."""
+    base = name or os.path.basename(os.path.normpath(path))
+    if not os.path.isdir(path):
+        return base
+    sizes = [(os.path.getsize(os.path.join(folder, f)), os.path.relpath(os.path.join(folder, f), path))
+             for folder, _dirs, files in os.walk(path) for f in files]
+    if not sizes:
+        return base
+    size, rel = max(sizes, key=lambda s: (s[0], s[1]))
+    return f"{base}/{rel.replace(os.sep, '/')}"
 
 
 _depth = threading.local()
@@ -276,6 +338,15 @@ class CheckpointTracker:
         else:
             newer = next((n for n in (self.best, self.latest) if n is not None and n != name), None)
             self.run.release_artifact(name, superseded_by=newer)
+
+    def registrable(self) -> str | None:
+        """The checkpoint ``register_as`` registers: the best one, else the last logged (its
+        largest file, for a checkpoint folder)."""
+        name = self.best or self.latest
+        if name is None:
+            return None
+        path = next((p for p, n in self.names.items() if n == name), None)
+        return _main_file(path, name) if path is not None and os.path.isdir(path) else name
 
     def mark_best(self, path: str | None, extra: dict[str, Any] | None = None) -> None:
         if not path:

@@ -142,7 +142,8 @@ def _evaluate(wrapped: Any, model: Any, args: tuple[Any, ...], kwargs: dict[str,
     with guard("keras: preparing evaluate()"):
         arguments = _bind(wrapped, args, kwargs).arguments
         given = [c for c in P.flat_callbacks(arguments.get("callbacks")) if isinstance(c, _callback[0])]
-        recorder = FitRecorder("keras", given[0].options if given else resolve_options(), record=P.rank_zero())
+        recorder = FitRecorder("keras", given[0].options if given else resolve_options(), record=P.rank_zero(),
+                               evaluation=True)
         last = _last_fit.get(model)
         reopen = last[0] if last is not None and last[3] and last[0].status == "finished" else None
         if active_run() is None and reopen is None:  # a run of its own, begun now to record a failure

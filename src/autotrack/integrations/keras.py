@@ -45,11 +45,12 @@ class AutotrackCallback(keras.callbacks.Callback):
     """
 
     def __init__(self, uri: str | None = None, experiment: str | None = None, log_checkpoints: Any = None,
-                 log_models: bool | None = None, log_every_n_steps: int | None = None, name: str | None = None) -> None:
+                 log_models: bool | None = None, log_every_n_steps: int | None = None, name: str | None = None,
+                 register_as: str | None = None) -> None:
         super().__init__()
         self.options = resolve_options(**explicit_options(
             uri=uri, experiment=experiment, log_checkpoints=log_checkpoints, log_models=log_models,
-            log_every_n_steps=log_every_n_steps))
+            log_every_n_steps=log_every_n_steps, register_as=register_as))
         self.name = name
         self.recorder: FitRecorder | None = None  # the fit being recorded
         self.attached = False  # the recorder was handed in by autolog's fit wrapper, which ends it

@@ -47,9 +47,11 @@ class AutotrackCallback(*_CALLBACK_BASES):  # type: ignore[misc]
     """
 
     def __init__(self, uri: str | None = None, experiment: str | None = None, log_checkpoints: Any = None,
-                 log_models: bool | None = None, log_every_n_steps: int | None = None, name: str | None = None) -> None:
+                 log_models: bool | None = None, log_every_n_steps: int | None = None, name: str | None = None,
+                 register_as: str | None = None) -> None:
         self._explicit = explicit_options(uri=uri, experiment=experiment, log_checkpoints=log_checkpoints,
-                                          log_models=log_models, log_every_n_steps=log_every_n_steps)
+                                          log_models=log_models, log_every_n_steps=log_every_n_steps,
+                                          register_as=register_as)
         self._name = name
         self._rec: FitRecorder | None = None
         self._last_fit: Any = None  # the run of the last fit, which validate/test reopen
@@ -64,7 +66,8 @@ class AutotrackCallback(*_CALLBACK_BASES):  # type: ignore[misc]
             self._epoch_ended: int | None = None  # a training epoch whose values are still to be read
             self._val_data = False
             options = resolve_options(**self._explicit)
-            self._rec = rec = FitRecorder("lightning", options, record=trainer.global_rank == 0)
+            self._rec = rec = FitRecorder("lightning", options, record=trainer.global_rank == 0,
+                                          evaluation=stage != "fit")
             run = rec.begin(self._name, reopen=self._last_fit if stage != "fit" else None)
             if stage == "fit" and rec.active:
                 self._last_fit = run if rec.owned else None  # never reopen a run the user started

@@ -124,14 +124,16 @@ def disable() -> None:
 
 
 def autolog(uri: str | None = None, experiment: str | None = None, log_models: bool | None = None,
-            max_tuning_runs: int | None = 5, model_format: str | None = None, disable: bool = False) -> None:
+            max_tuning_runs: int | None = 5, model_format: str | None = None, disable: bool = False,
+            register_as: str | None = None) -> None:
     """``autotrack.autolog(frameworks=["sklearn"])`` with scikit-learn's own options.
 
     ``max_tuning_runs``: child runs for the best candidates of a search (``None``: all of them).
     ``model_format``: ``"joblib"`` (the default: scikit-learn's own persistence) or ``"skops"``
     (loads without running code; joblib where skops cannot represent the model). Both stay in
-    force when ``autotrack.autolog()`` enables this adapter. Settings not given here keep the
-    values of an ``autotrack.autolog()`` already on.
+    force when ``autotrack.autolog()`` enables this adapter. ``register_as``: each fit that ends
+    well registers its model as a new version of that model (docs/api.md, "Model registry").
+    Settings not given here keep the values of an ``autotrack.autolog()`` already on.
     """
     global _max_tuning_runs, _model_format
     if disable:
@@ -146,6 +148,6 @@ def autolog(uri: str | None = None, experiment: str | None = None, log_models: b
     if model_format is not None:
         _model_format = model_format
     now = _autolog.current_config() or AutologConfig()
-    given = {"uri": uri, "experiment": experiment, "log_models": log_models}
+    given = {"uri": uri, "experiment": experiment, "log_models": log_models, "register_as": register_as}
     config = dataclasses.replace(now, **{k: v for k, v in given.items() if v is not None})
     _autolog.autolog(**dataclasses.asdict(config), frameworks=["sklearn"])

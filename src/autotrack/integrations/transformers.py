@@ -47,10 +47,11 @@ class AutotrackCallback(transformers.TrainerCallback):
     """
 
     def __init__(self, uri: str | None = None, experiment: str | None = None, log_checkpoints: Any = None,
-                 log_models: bool | None = None, log_every_n_steps: int | None = None, name: str | None = None) -> None:
+                 log_models: bool | None = None, log_every_n_steps: int | None = None, name: str | None = None,
+                 register_as: str | None = None) -> None:
         self.options = resolve_options(**explicit_options(
             uri=uri, experiment=experiment, log_checkpoints=log_checkpoints, log_models=log_models,
-            log_every_n_steps=log_every_n_steps))
+            log_every_n_steps=log_every_n_steps, register_as=register_as))
         self.name = name
         self.recorder: FitRecorder | None = None  # the train() being recorded
         self.attached = False  # the recorder was handed in by autolog's train wrapper, which ends it
@@ -132,7 +133,7 @@ class AutotrackCallback(transformers.TrainerCallback):
             return
         rec = self.recorder
         if rec is None or not self._started:  # evaluate()/predict() outside train(): into the train's run
-            rec = FitRecorder("transformers", self.options, record=state.is_world_process_zero)
+            rec = FitRecorder("transformers", self.options, record=state.is_world_process_zero, evaluation=True)
             rec.begin(self.name or args.run_name, reopen=self._last_train)  # (or the user's, or its own)
             try:
                 rec.metrics(values, step=state.global_step, epoch=epoch)

@@ -44,11 +44,12 @@ class AutotrackCallback(xgb.callback.TrainingCallback):
     """
 
     def __init__(self, uri: str | None = None, experiment: str | None = None, log_checkpoints: Any = None,
-                 log_models: bool | None = None, log_every_n_steps: int | None = None) -> None:
+                 log_models: bool | None = None, log_every_n_steps: int | None = None,
+                 register_as: str | None = None) -> None:
         super().__init__()
         self.options = resolve_options(**explicit_options(
             uri=uri, experiment=experiment, log_checkpoints=log_checkpoints, log_models=log_models,
-            log_every_n_steps=log_every_n_steps))
+            log_every_n_steps=log_every_n_steps, register_as=register_as))
         self.recorder: FitRecorder | None = None  # the training being recorded
         self._own = False  # began by the hooks (no wrapper): ended by them
         self.detach()

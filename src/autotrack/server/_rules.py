@@ -11,6 +11,9 @@
   another (409). The summary is merged.
 * A segment, once stored, is immutable: the same content again is an idempotent resend (200),
   other content is 409.
+* Model registry: registering a version and moving an alias need ``write``; moving or deleting a
+  *protected* alias (``--protected-aliases``, default ``production``) needs ``admin``. Who wrote
+  an event is the server's to say (its ``by`` is the token's name), never the client's.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from autotrack._schema import run_doc_problem, segment_problem
 from autotrack.server._auth import Principal
 from autotrack.server._body import HTTPError
 
-__all__ = ["checked_run_doc", "check_segment", "may_write"]
+__all__ = ["checked_run_doc", "check_segment", "may_write", "may_write_model", "DEFAULT_PROTECTED_ALIASES"]
 
 _FIXED = ("name", "experiment", "parent_id", "start_time")
 _ENDED = ("finished", "failed", "killed")
+DEFAULT_PROTECTED_ALIASES = ("production",)
 
 
 def may_write(principal: Principal, current: Any) -> None:
@@ -91,3 +95,14 @@ def check_segment(segment: Any, run_id: str, seq: int, stored: Any) -> bool:
     if stored == segment:
         return False
     raise HTTPError(409, f"segment {seq} of run {run_id} is stored already with other content: segments are immutable")
+
+
+def may_write_model(principal: Principal, request: dict[str, Any], protected: tuple[str, ...]) -> None:
+    """403 unless ``principal`` may write this model event: ``write`` for all, ``admin`` to move or
+    delete a protected alias."""
+    if not principal.allows("write"):
+        raise HTTPError(403, f"token {principal.name!r} has the {principal.scope} scope: it cannot write")
+    alias = request.get("alias")
+    if request.get("action") in ("set_alias", "delete_alias") and alias in protected and not principal.allows("admin"):
+        raise HTTPError(403, f"alias {alias!r} is protected on this server: moving or deleting it needs an admin "
+                             f"token (token {principal.name!r} has the {principal.scope} scope)")

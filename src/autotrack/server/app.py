@@ -14,6 +14,11 @@ PUT      /artifacts/{sha256}                  upload raw bytes, streamed and ver
 GET      /artifacts/{sha256}                  download (streamed) [read]
 PUT      /runs/{run_id}/refs/{sha256}         the run references that content [owner/admin]
 DELETE   /runs/{run_id}/refs/{sha256}         drop the reference; bytes go when no run references them
+GET      /models                              the names of the registered models [read]
+GET      /models/{name}                       one model's current state (versions, aliases) [read]
+GET      /models/{name}/events                its events, ``?start=N`` or ``?seq=N&seq=M`` [read]
+POST     /models/{name}/events                register a version, move or delete an alias [write;
+                                              admin for a protected alias]; numbered here
 GET      /whoami                              the caller's token name and scope [read]
 GET      /openapi.json                        the OpenAPI document of all this [read]
 GET      /health                              ``{"status": "ok"}``, no token needed
@@ -46,7 +51,8 @@ from autotrack.backends import _admin
 from autotrack.server._auth import Principal, Tokens, audit
 from autotrack.server._body import HTTPError, _unlink, read_json, receive_file
 from autotrack.server._gate import LOOPBACK_NAMES, Gate, error_response, host_name, json_response
-from autotrack.server._rules import check_segment, checked_run_doc, may_write
+from autotrack.server._models import ModelsApi
+from autotrack.server._rules import DEFAULT_PROTECTED_ALIASES, check_segment, checked_run_doc, may_write
 from autotrack.server.openapi import openapi_spec
 
 __all__ = ["create_app", "create_app_from_env"]
@@ -287,14 +293,16 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def create_app(store_uri: str, token: str | None = None, *, max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
                max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES, tmp_dir: str | None = None,
-               read_only: bool = False, ui: bool = True, hosts: tuple[str, ...] = ()) -> Starlette:
+               read_only: bool = False, ui: bool = True, hosts: tuple[str, ...] = (),
+               protected_aliases: tuple[str, ...] = DEFAULT_PROTECTED_ALIASES) -> Starlette:
     """The tracking server over the store at ``store_uri`` (any URI the file store accepts).
 
     ``token`` is an admin token (``AUTOTRACK_TOKEN``); more tokens, with scopes, live in the store
     (``autotrack token``). With none at all the server is open; bound to loopback (``hosts``: the
     addresses it is bound to), it then answers only requests whose ``Host`` is a loopback name. ``ui`` adds the
     dashboard at ``/`` (docs/ui.md); ``read_only`` (``autotrack ui``) keeps only the API's reading
-    routes, so nothing can be written through it.
+    routes, so nothing can be written through it. ``protected_aliases``: the model aliases only
+    an admin token may move or delete (docs/server.md).
     """
     from autotrack.backends.base import backend_for, scheme_of
 
@@ -308,6 +316,7 @@ def create_app(store_uri: str, token: str | None = None, *, max_json_bytes: int 
     allowed = None if any(n not in LOOPBACK_NAMES for n in names) else LOOPBACK_NAMES
     gate = Gate(Tokens(store, token or None), allowed)
     api = _Api(store, max_json_bytes, max_artifact_bytes, tmp_dir)
+    models = ModelsApi(store, max_json_bytes, protected_aliases, api._lock)
     read, write, admin = "read", "write", "admin"
     resources = [
         ("/runs", {"GET": (api.list_runs, read)}),
@@ -317,6 +326,7 @@ def create_app(store_uri: str, token: str | None = None, *, max_json_bytes: int 
         ("/artifacts/{sha256}", {"HEAD": (api.head_artifact, read), "GET": (api.get_artifact, read),
                                  "PUT": (api.put_artifact, write)}),
         ("/runs/{run_id}/refs/{sha256}", {"PUT": (api.add_ref, write), "DELETE": (api.release_ref, write)}),
+        *models.resources(read, write),
         ("/whoami", {"GET": (api.whoami, read)}),
         ("/openapi.json", {"GET": (api.spec, read)}),
     ]
@@ -340,6 +350,7 @@ ENV_TOKEN = "AUTOTRACK_SERVER_TOKEN"
 ENV_MAX_JSON = "AUTOTRACK_SERVER_MAX_JSON_BYTES"
 ENV_MAX_ARTIFACT = "AUTOTRACK_SERVER_MAX_ARTIFACT_BYTES"
 ENV_HOSTS = "AUTOTRACK_SERVER_HOSTS"
+ENV_PROTECTED = "AUTOTRACK_SERVER_PROTECTED_ALIASES"
 
 
 def create_app_from_env() -> Starlette:
@@ -350,4 +361,13 @@ def create_app_from_env() -> Starlette:
         max_json_bytes=int(os.environ.get(ENV_MAX_JSON) or DEFAULT_MAX_JSON_BYTES),
         max_artifact_bytes=int(os.environ.get(ENV_MAX_ARTIFACT) or DEFAULT_MAX_ARTIFACT_BYTES),
         hosts=tuple(h for h in os.environ.get(ENV_HOSTS, "").split(",") if h),
+        protected_aliases=protected_from_env(),
     )
+
+
+def protected_from_env() -> tuple[str, ...]:
+    """The protected aliases ``autotrack serve`` passed its workers (unset: the default)."""
+    raw = os.environ.get(ENV_PROTECTED)
+    if raw is None:
+        return DEFAULT_PROTECTED_ALIASES
+    return tuple(a.strip() for a in raw.split(",") if a.strip())

@@ -12,6 +12,12 @@ _RUN_ID = {"name": "run_id", "in": "path", "required": True,
            "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"}}
 _SEQ = {"name": "seq", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0, "maximum": 99999999}}
 _SHA = {"name": "sha256", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}
+_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+_MODEL = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "pattern": _NAME_PATTERN}}
+_START = {"name": "start", "in": "query", "required": False,
+          "schema": {"type": "integer", "minimum": 0, "maximum": 999999999}}
+_SEQS = {"name": "seq", "in": "query", "required": False, "style": "form", "explode": True,
+         "schema": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 999999999}}}
 
 _ERROR = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 # what any call may answer: a bad request, no or a wrong token, a scope too small, a body over the
@@ -112,6 +118,7 @@ def openapi_spec() -> dict[str, Any]:
                                "type": "object", "properties": {"freed": {"type": "boolean"}}}),
                                "405": _ERROR, **_WRITE}},
             },
+            **_model_paths(),
             f"{API_PREFIX}/whoami": {
                 "get": {"operationId": "whoami", "summary": "the calling token's name and scope",
                         "responses": {"200": _ok("the caller", _status("id", "name", "scope")), **_READ}},
@@ -131,6 +138,86 @@ def openapi_spec() -> dict[str, Any]:
                 "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
                 "Run": RUN_SCHEMA,
                 "Segment": SEGMENT_SCHEMA,
+                **_MODEL_SCHEMAS,
             },
         },
     }
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _model_paths() -> dict[str, Any]:
+    """The model registry (docs/server.md, "Model registry")."""
+    return {
+        f"{API_PREFIX}/models": {
+            "get": {"operationId": "listModels", "summary": "the names of the registered models [read]",
+                    "responses": {"200": _ok("model names", {"type": "array", "items": {"type": "string"}}), **_READ}},
+        },
+        f"{API_PREFIX}/models/{{name}}": {
+            "parameters": [_MODEL],
+            "get": {"operationId": "getModel",
+                    "summary": "the model's current state: its versions (version -> seq of the event that "
+                               "registered it) and aliases (alias -> version) [read]",
+                    "responses": {"200": _ok("the state", _ref("ModelState")), **_READ}},
+        },
+        f"{API_PREFIX}/models/{{name}}/events": {
+            "parameters": [_MODEL],
+            "get": {"operationId": "readModelEvents",
+                    "summary": "the model's events in seq order: from seq 'start' on, or only those of 'seq' "
+                               "(repeated) [read]",
+                    "parameters": [_START, _SEQS],
+                    "responses": {"200": _ok("events", {"type": "array", "items": _ref("ModelEvent")}), **_READ}},
+            "post": {"operationId": "addModelEvent",
+                     "summary": "register a version (run_id, artifact) or move (set_alias: alias, version) or "
+                                "delete (delete_alias: alias) an alias; the server numbers the event and records "
+                                "the token's name as 'by' [write; admin for a protected alias]",
+                     "requestBody": _json_body("ModelEventRequest"),
+                     "responses": {"201": _ok("the event as stored", _ref("ModelEvent")), **_WRITE}},
+        },
+    }
+
+
+_INT_OR_NULL = {"type": "integer", "nullable": True}
+_TEXT_OR_NULL = {"type": "string", "nullable": True}
+_MODEL_SCHEMAS: dict[str, Any] = {
+    "ModelEventRequest": {
+        "type": "object", "required": ["action"],
+        "properties": {
+            "action": {"type": "string", "enum": ["register", "set_alias", "delete_alias"]},
+            "run_id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"},
+            "artifact": {"type": "string", "minLength": 1, "maxLength": 4096,
+                         "description": "the artifact's name in the run (default: its one model artifact, else "
+                                        "its best checkpoint)"},
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$",
+                       "description": "the content the client saw: refused (409) if the artifact is other bytes now"},
+            "metadata": {"type": "object"},
+            "alias": {"type": "string", "pattern": _NAME_PATTERN, "not": {"enum": ["latest"]}},
+            "version": {"type": "integer", "minimum": 1, "maximum": 999999999999},
+        },
+    },
+    "ModelEvent": {
+        "type": "object",
+        "description": "one event of a model's log, as stored (docs/format.md, 'Model registry'); a file that "
+                       "cannot be read comes as {seq, corrupt: {file, reason}}",
+        "properties": {
+            "format": {"type": "integer"}, "model": {"type": "string"}, "seq": _INT_OR_NULL,
+            "action": {"type": "string"}, "version": _INT_OR_NULL, "alias": _TEXT_OR_NULL, "previous": _INT_OR_NULL,
+            "run_id": _TEXT_OR_NULL, "artifact": _TEXT_OR_NULL, "sha256": _TEXT_OR_NULL, "size": _INT_OR_NULL,
+            "metadata": {"type": "object", "nullable": True}, "time": {"type": "string"}, "by": _TEXT_OR_NULL,
+            "corrupt": {"type": "object"},
+        },
+    },
+    "ModelState": {
+        "type": "object", "required": ["model", "upto", "versions", "aliases"],
+        "properties": {
+            "format": {"type": "integer"}, "model": {"type": "string"},
+            "upto": {"type": "integer", "description": "the events below this seq are applied"},
+            "last_seq": {"type": "integer"}, "next_version": {"type": "integer"},
+            "versions": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "aliases": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "problems": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+}

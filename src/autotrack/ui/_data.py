@@ -22,6 +22,7 @@ from autotrack._diff import SECTIONS, diff_many
 from autotrack._gc import paused_gc
 from autotrack._records import CORRUPT, RunRecord, record_of
 from autotrack._summary import FIELDS, Summary
+from autotrack._system_view import detail as system_detail
 from autotrack._values import json_safe
 from autotrack.backends.base import Backend
 from autotrack.ui._downsample import DEFAULT_BUCKETS, count_nonfinite, minmax_indices
@@ -210,7 +211,9 @@ class RunIndex:
             "rows": [json_safe({**{k: v for k, v in r.items() if not k.startswith("_")}, "metrics": _figures(r["metrics"])})
                      for r in shown],
             "facets": facets,
-            "param_keys": _keys(chosen, "params"), "metric_keys": _keys(chosen, "metrics"),
+            "param_keys": _keys(chosen, "params"),
+            # the hardware's series (every run has them) after the run's own metrics
+            "metric_keys": sorted(_keys(chosen, "metrics"), key=lambda k: k["key"].startswith("system/")),
             "running": facets["status"].get("running", 0),
         }
 
@@ -279,6 +282,7 @@ def run_detail(record: RunRecord, children: Sequence[str] = ()) -> dict[str, Any
         "data": record.data, "environment": record.environment, "artifacts": artifacts,
         "error": record.error, "metrics": metrics, "children": list(children),
         "single_value_metrics": single_values([metrics]), "problems": record.problems,
+        "system": system_detail(record),
     })
 
 
@@ -313,7 +317,27 @@ def run_series(record: RunRecord, names: Iterable[str] | None = None,
             "time": [round(times[i] - t0, 3) for i in keep],
             "value": [values[i] for i in keep],
         }
+    _steps_by_time(out)
     return json_safe(out)
+
+
+def _steps_by_time(out: dict[str, Any]) -> None:
+    """Another node's system series have no step (it does not know rank 0's): each point gets the
+    step the run had reached at its time, from the series that have steps, so that every chart
+    lines up on the training step."""
+    blank = [s for s in out.values() if s["step"] and all(x is None for x in s["step"])]
+    if not blank:
+        return
+    known = sorted((t, st) for s in out.values() for t, st in zip(s["time"], s["step"]) if st is not None)
+    if not known:
+        return
+    import bisect
+    from itertools import accumulate
+
+    times = [t for t, _ in known]
+    reached = list(accumulate((st for _, st in known), max))
+    for s in blank:
+        s["step"] = [reached[max(0, bisect.bisect_right(times, t) - 1)] for t in s["time"]]
 
 
 # -- several runs ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ even if an escaping bug slipped in, an injected ``<script>`` would not execute.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -22,12 +23,14 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from autotrack.ui._data import RunIndex, compare, run_detail, run_series
+from autotrack.ui._models import ModelIndex, badges_for, model_detail, model_diff, models_list
 
 __all__ = ["ui_routes", "STATIC_DIR"]
 
 STATIC_DIR = Path(__file__).parent / "static"
 Handler = Callable[[Request], Awaitable[Response]]
 Guard = Callable[[Handler, bool], Handler]
+log = logging.getLogger("autotrack.server")
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 _CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
@@ -47,6 +50,18 @@ def _json(data: Any, status: int = 200) -> Response:
                     headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
 
+async def _found(work: Awaitable[Any]) -> Any:
+    """A model or version that does not exist is a 404 with the registry's message (the guard
+    maps the run and artifact errors itself)."""
+    from autotrack._errors import ModelNotFoundError
+    from autotrack.server._body import HTTPError
+
+    try:
+        return await work
+    except ModelNotFoundError as exc:
+        raise HTTPError(404, f"not found: {exc}") from None
+
+
 def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
@@ -59,6 +74,16 @@ def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
 def ui_routes(backend: Any, guard: Guard, *, token_required: bool, read_only: bool) -> list[BaseRoute]:
     """Routes for the dashboard over ``backend``; ``guard(endpoint, public)`` wraps each one."""
     index = RunIndex(backend)
+    registry = ModelIndex(backend)
+
+    def badges(run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """The "churn v3, production" badges of these runs; a registry that cannot be read costs
+        the badges, never the runs table."""
+        try:
+            return badges_for(registry, run_ids)
+        except Exception as exc:  # noqa: BLE001 - logged; the table is what was asked for
+            log.warning("model badges left out: %s: %s", type(exc).__name__, exc)
+            return {}
 
     async def page(request: Request) -> Response:
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8",
@@ -76,6 +101,10 @@ def ui_routes(backend: Any, guard: Guard, *, token_required: bool, read_only: bo
             framework=q.get("framework") or None, text=q.get("q") or None, sort=q.get("sort") or "start_time",
             descending=q.get("order", "desc") != "asc", offset=_int(request, "offset", 0, 0, 10**9),
             limit=_int(request, "limit", 50, 1, 500), fresh=q.get("fresh") == "1")
+        found = await run_in_threadpool(badges, [r["id"] for r in result["rows"]])
+        for row in result["rows"]:
+            if row["id"] in found:
+                row["models"] = found[row["id"]]
         return _json(result)
 
     def _children(run_id: str) -> list[str]:
@@ -84,7 +113,7 @@ def ui_routes(backend: Any, guard: Guard, *, token_required: bool, read_only: bo
     async def run(request: Request) -> Response:
         def build() -> dict[str, Any]:
             record = index.record(request.path_params["run_id"])
-            return run_detail(record, _children(record.id))
+            return {**run_detail(record, _children(record.id)), "models": badges([record.id]).get(record.id, [])}
 
         return _json(await run_in_threadpool(build))
 
@@ -129,6 +158,18 @@ def ui_routes(backend: Any, guard: Guard, *, token_required: bool, read_only: bo
             "Content-Disposition": f'attachment; filename="{filename}"', "Content-Length": str(art.size),
             "X-Content-Type-Options": "nosniff", "X-Autotrack-Sha256": art.sha256})
 
+    async def models(request: Request) -> Response:
+        return _json(await run_in_threadpool(models_list, registry, request.query_params.get("fresh") == "1"))
+
+    async def model(request: Request) -> Response:
+        name = request.path_params["name"]
+        return _json(await _found(run_in_threadpool(lambda: model_detail(registry, index.refresh(), name))))
+
+    async def model_compare(request: Request) -> Response:
+        q, name = request.query_params, request.path_params["name"]
+        return _json(await _found(run_in_threadpool(model_diff, registry, index.record, name, q.get("a", ""),
+                                                    q.get("b", ""))))
+
     public, private = (lambda h: guard(h, True)), (lambda h: guard(h, False))
     return [
         Route("/", page, methods=["GET"]),
@@ -139,5 +180,8 @@ def ui_routes(backend: Any, guard: Guard, *, token_required: bool, read_only: bo
         Route("/ui/api/runs/{run_id}/series", private(series), methods=["GET"]),
         Route("/ui/api/runs/{run_id}/artifacts/{sha256}", private(artifact), methods=["GET"]),
         Route("/ui/api/compare", private(compare_runs), methods=["GET"]),
+        Route("/ui/api/models", private(models), methods=["GET"]),
+        Route("/ui/api/models/{name}", private(model), methods=["GET"]),
+        Route("/ui/api/models/{name}/diff", private(model_compare), methods=["GET"]),
         Mount("/ui/static", app=StaticFiles(directory=STATIC_DIR), name="ui-static"),
     ]

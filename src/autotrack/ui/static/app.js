@@ -204,6 +204,8 @@
     var view;
     if (r.parts[0] === "run" && r.parts[1]) view = viewRun(r.parts[1], r.params);
     else if (r.parts[0] === "compare" && r.parts[1]) view = viewCompare(r.parts[1].split(","), r.params);
+    else if (r.parts[0] === "models" && !REPORT) view = viewModels();
+    else if (r.parts[0] === "model" && r.parts[1] && !REPORT) view = viewModel(r.parts[1], r.params);
     else if (REPORT) view = REPORT.order.length > 1 ? viewCompare(REPORT.order, r.params) : viewRun(REPORT.order[0], r.params);
     else view = viewRuns(r.params);
     Promise.resolve(view).catch(showError);
@@ -221,7 +223,8 @@
       crumbs.filter(Boolean).map(function (c) { return [h("span", {"class": "sep", text: "/"}), c]; }),
       h("span", {"class": "spacer"}),
       REPORT ? h("span", {"class": "muted", text: "report generated " + when(REPORT.generated) + " · autotrack " + REPORT.version})
-             : null);
+             : h("nav", {"class": "nav"}, h("a", {href: "#/", "data-testid": "nav-runs", text: "runs"}),
+                 h("a", {href: "#/models", "data-testid": "nav-models", text: "models"})));
   }
 
   // -- the runs table --------------------------------------------------------------------------
@@ -348,7 +351,8 @@
         return h("tr", {"data-run-id": r.id, "class": r.status === "running" ? "live" : null},
           h("td", {"class": "pick"}, box),
           h("td", {"class": "name"}, h("a", {href: "#/run/" + encodeURIComponent(r.id), "data-testid": "run-link"}, r.name),
-            r.parent_id ? h("span", {"class": "muted child", title: "child of " + r.parent_id, text: " ↳"}) : null),
+            r.parent_id ? h("span", {"class": "muted child", title: "child of " + r.parent_id, text: " ↳"}) : null,
+            modelBadges(r.models)),
           h("td", r.problems ? {title: problemLines(r.problems), "data-testid": "problem"} : null, statusBadge(r.status)),
           h("td", {text: r.experiment}), h("td", {text: r.framework || "manual"}),
           byCol ? h("td", {"data-testid": "owner", text: r.owner || ""}) : null,
@@ -448,6 +452,64 @@
       kinds.map(function (k) { return h("option", {value: k, text: "x: " + X_LABELS[k]}); }));
     sel.value = current;
     return sel;
+  }
+
+  // -- system metrics: what the hardware did (system/... series), on the training step ------------
+  var SYSTEM_GROUPS = ["process", "cpu", "memory", "swap", "disk", "network", "gpu"];
+  var SYSTEM_CHARTS = ["process/cpu_percent", "process/memory_rss_bytes", "gpu/*/utilization_percent",
+    "gpu/*/process_memory_bytes", "gpu/*/memory_used_bytes", "gpu/*/power_watts", "gpu/*/temperature_c",
+    "gpu/*/sm_clock_mhz", "cpu/percent", "memory/used_bytes", "swap/used_bytes", "process/disk_read_bytes",
+    "process/disk_write_bytes", "network/rx_bytes", "network/tx_bytes"];
+
+  function isSystem(n) { return String(n).indexOf("system/") === 0; }
+
+  // system/[node/]gpu/0/power_watts -> {chart: "gpu/*/power_watts", label: "node gpu 0"}
+  function systemKey(n) {
+    var parts = n.split("/").slice(1), node = null;
+    if (SYSTEM_GROUPS.indexOf(parts[0]) < 0 && parts.length > 1) node = parts.shift();
+    var chart = parts.join("/"), label = node || "";
+    if (parts[0] === "gpu" && parts.length === 3) { chart = "gpu/*/" + parts[2]; label = (node ? node + " " : "") + "gpu " + parts[1]; }
+    return {chart: chart, label: label};
+  }
+
+  function scaled(s, by) {  // bytes drawn in MiB or GiB
+    return Object.assign({}, s, {value: s.value.map(function (v) { return typeof v === "number" ? v / by : v; })});
+  }
+
+  // one chart per kind of figure, a line per run, node and GPU; bytes in MiB or GiB
+  function systemCards(runs, seriesList, x) {
+    var groups = {};
+    runs.forEach(function (r, i) {
+      Object.keys(seriesList[i] || {}).filter(isSystem).sort().forEach(function (n) {
+        var k = systemKey(n);
+        if (SYSTEM_CHARTS.indexOf(k.chart) < 0) return;
+        var label = runs.length > 1 ? r.name + (k.label ? " · " + k.label : "") : (k.label || r.name);
+        (groups[k.chart] = groups[k.chart] || []).push({label: label, series: seriesList[i][n]});
+      });
+    });
+    return SYSTEM_CHARTS.filter(function (c) { return groups[c]; }).map(function (c) {
+      var lines = groups[c], title = "system/" + c;
+      if (/_bytes$/.test(c)) {
+        var top = Math.max.apply(null, lines.map(function (l) { return Math.max.apply(null, l.series.value.filter(function (v) { return typeof v === "number"; }).concat([0])); }));
+        var by = top >= Math.pow(1024, 3) ? Math.pow(1024, 3) : Math.pow(1024, 2);
+        title += by > Math.pow(1024, 2) ? " (GiB)" : " (MiB)";
+        lines = lines.map(function (l) { return {label: l.label, series: scaled(l.series, by)}; });
+      }
+      return chartCard(title, lines.map(function (l, j) { return {label: l.label, color: COLORS[j % COLORS.length], series: l.series}; }), x, null);
+    });
+  }
+
+  function systemPanel(sys, cards) {
+    return [h("p", {"class": "muted", "data-testid": "system-info", text: sys.info}),
+      sys.peaks.length ? kvTable(Object.fromEntries(sys.peaks.map(function (p) { return ["peak " + p[0], p[1]]; })), "system-peaks", null, true) : null,
+      cards.length ? h("div", {"class": "charts", "data-testid": "system-charts"}, cards.map(function (c) { return c.card; })) : null,
+      sys.rows.length ? h("details", null, h("summary", {text: sys.rows.length + " series: mean, max, last"}),
+        h("table", {"class": "kv", "data-testid": "system-table"},
+          h("thead", null, h("tr", null, ["series", "mean", "max", "last", "samples"].map(function (t) { return h("th", {text: t}); }))),
+          h("tbody", null, sys.rows.map(function (r) {
+            return h("tr", {"data-series": r.name}, h("th", {scope: "row", text: r.name.slice(7)}), h("td", {"class": "num", text: r.mean}),
+              h("td", {"class": "num", text: r.max}), h("td", {"class": "num", text: r.last}), h("td", {"class": "num", text: r.count}));
+          })))) : null];
   }
 
   // -- one run ---------------------------------------------------------------------------------
@@ -591,10 +653,11 @@
     function draw(run, series) {
       charts.forEach(function (c) { c.destroy(); });
       charts = [];
-      var single = run.single_value_metrics || [];
-      var names = Object.keys(series).filter(function (n) { return single.indexOf(n) < 0; }).sort();
+      var single = (run.single_value_metrics || []).filter(function (n) { return !isSystem(n); });
+      var names = Object.keys(series).filter(function (n) { return single.indexOf(n) < 0 && !isSystem(n); }).sort();
       var kinds = xKinds(names.map(function (n) { return series[n]; }));
       var x = xKind && kinds.indexOf(xKind) >= 0 ? xKind : (kinds[0] || "step");
+      var sysCards = systemCards([run], [series], x);
       var cards = names.map(function (n) {
         var s = series[n], m = run.metrics[n] || {};
         var note = "last " + val(m.last) + " · min " + val(m.min) + " · max " + val(m.max) +
@@ -612,7 +675,7 @@
       append(app, [
         header([REPORT ? null : h("a", {href: "#/", text: "runs"}), h("span", {text: run.name})]),
         h("div", {"class": "run-head"},
-          h("h1", {"data-testid": "run-name", text: run.name}), statusBadge(run.status),
+          h("h1", {"data-testid": "run-name", text: run.name}), statusBadge(run.status), modelBadges(run.models),
           run.status === "running" && !REPORT ? h("span", {"class": "live-note", text: "live · refreshing"}) : null,
           REPORT && REPORT.order.length > 1 ? h("a", {href: "#/", text: "← comparison"}) : null,
           deleteButton(run)),
@@ -625,6 +688,7 @@
             h("div", {"class": "chart-tools"}, kinds.length > 1 ? xPicker(x, kinds, function (k) { xKind = k; draw(run, series); }) : null),
             h("div", {"class": "charts", "data-testid": "charts"}, cards.map(function (c) { return c.card; }))] : null]
           : h("p", {"class": "muted", text: "no metrics recorded"})),
+        run.system ? section("system", "system", systemPanel(run.system, sysCards)) : null,
         h("div", {"class": "grid2"},
           section("params", "params", kvTable(run.params, "params")),
           h("div", null, section("seeds", "seeds", kvTable(run.seeds, "seeds", "no seeds recorded")),
@@ -633,7 +697,7 @@
         section("artifacts", "artifacts", artifactTable(run)),
         section("environment", "environment", environment(run.environment)),
       ]);
-      cards.forEach(function (c) { c.draw(); });
+      cards.concat(sysCards).forEach(function (c) { c.draw(); });
       document.body.setAttribute("data-ready", "run");
     }
 
@@ -654,9 +718,9 @@
       charts.forEach(function (c) { c.destroy(); });
       charts = [];
       var runs = cmp.runs;
-      var single = cmp.single_value_metrics || [];
+      var single = (cmp.single_value_metrics || []).filter(function (n) { return !isSystem(n); });
       var names = Array.from(new Set([].concat.apply([], series.map(function (s) { return Object.keys(s); }))))
-        .filter(function (n) { return single.indexOf(n) < 0; }).sort();
+        .filter(function (n) { return single.indexOf(n) < 0 && !isSystem(n); }).sort();
       var all = [].concat.apply([], series.map(function (s) { return Object.keys(s).map(function (k) { return s[k]; }); }));
       var kinds = xKinds(all);
       var x = xKind && kinds.indexOf(xKind) >= 0 ? xKind : (kinds[0] || "step");
@@ -667,6 +731,7 @@
         });
         return chartCard(n, lines, x, null);
       });
+      var sysCards = systemCards(runs, series, x);
       clear(app);
       append(app, [
         header([REPORT ? null : h("a", {href: "#/", text: "runs"}), h("span", {text: "compare " + plural(runs.length, "run")})]),
@@ -684,11 +749,115 @@
             h("div", {"class": "chart-tools"}, kinds.length > 1 ? xPicker(x, kinds, function (k) { xKind = k; draw(cmp, series); }) : null),
             h("div", {"class": "charts", "data-testid": "charts"}, cards.map(function (c) { return c.card; }))] : null]
           : h("p", {"class": "muted", text: "no metrics recorded"})),
+        sysCards.length ? section("system", "system", h("div", {"class": "charts", "data-testid": "system-charts"},
+          sysCards.map(function (c) { return c.card; }))) : null,
         section("params against a metric", "scatter", scatterPanel(runs)),
       ]);
-      cards.forEach(function (c) { c.draw(); });
+      cards.concat(sysCards).forEach(function (c) { c.draw(); });
       document.body.setAttribute("data-ready", "compare");
     }
+  }
+
+  // -- models: the registry's versions, aliases, the run behind each, and what changed ----------
+  // "churn v3, production": a run that produced a registered version (runs table, run page)
+  function modelBadges(list) {
+    if (!list || !list.length) return null;
+    return h("span", {"class": "model-badges"}, list.map(function (b) {
+      return h("a", {"class": "model-badge", href: REPORT ? null : "#/model/" + encodeURIComponent(b.name),
+                     "data-testid": "model-badge", title: "a registered model version made from this run",
+                     text: b.name + " v" + b.version + (b.aliases.length ? ", " + b.aliases.join(", ") : "")});
+    }));
+  }
+
+  function aliasChips(aliases) {  // {alias: version}
+    return Object.keys(aliases || {}).sort().map(function (a) {
+      return h("span", {"class": "alias", "data-alias": a, text: a + " → v" + aliases[a]});
+    });
+  }
+
+  function viewModels() {
+    return api("ui/api/models?fresh=1").then(function (data) {
+      clear(app);
+      append(app, [
+        header([h("span", {text: "models"})]),
+        data.models.length ? h("div", {"class": "table-wrap"}, h("table", {"class": "runs models", "data-testid": "models-table"},
+          h("thead", null, h("tr", null, ["model", "versions", "latest", "aliases", "latest from run", "registered"].map(function (t) {
+            return h("th", {scope: "col", text: t}); }))),
+          h("tbody", null, data.models.map(function (m) {
+            return h("tr", {"data-model": m.name},
+              h("td", {"class": "name"}, h("a", {href: "#/model/" + encodeURIComponent(m.name), "data-testid": "model-link", text: m.name})),
+              h("td", {"class": "num", text: m.versions}), h("td", {text: "v" + m.latest}), h("td", null, aliasChips(m.aliases)),
+              h("td", null, m.latest_run ? h("a", {"class": "mono", href: "#/run/" + encodeURIComponent(m.latest_run), text: short(m.latest_run)}) : "—"),
+              h("td", {text: when(m.updated)}));
+          }))))
+          : h("p", {"class": "empty", text: "No registered models yet: autotrack.register_model(\"NAME\", run=...), " +
+                    "autotrack model register NAME RUN, or autotrack.autolog(register_as=\"NAME\")."}),
+      ]);
+      document.body.setAttribute("data-ready", "models");
+    });
+  }
+
+  function eventText(e) {
+    if (e.action === "register") return "registered v" + e.version;
+    if (e.action === "set_alias") {
+      var moved = e.previous !== null && e.previous !== undefined && e.previous !== e.version;
+      return e.alias + (moved ? ": v" + e.previous + " → " : " → ") + "v" + e.version;
+    }
+    if (e.action === "delete_alias") return e.alias + " removed" + (e.previous !== null && e.previous !== undefined ? " (was v" + e.previous + ")" : "");
+    return e.action + " v" + e.version;
+  }
+
+  function viewModel(name, params) {
+    return api("ui/api/models/" + encodeURIComponent(name)).then(function (m) {
+      var a = params.get("a"), b = params.get("b");
+      if ((!a || !b) && m.versions.length > 1) { a = String(m.versions[1].version); b = String(m.versions[0].version); }
+      function picker(which, current) {
+        var sel = h("select", {"aria-label": "version " + which, "data-testid": "pick-" + which, onchange: function () {
+          var q = new URLSearchParams({a: which === "a" ? sel.value : a, b: which === "b" ? sel.value : b});
+          go("#/model/" + encodeURIComponent(name) + "?" + q.toString());
+        }}, m.versions.map(function (v) {
+          return h("option", {value: String(v.version), text: "v" + v.version + (v.aliases.length ? " (" + v.aliases.join(", ") + ")" : "")});
+        }));
+        sel.value = current;
+        return sel;
+      }
+      var changes = h("div", {"data-testid": "version-diff"}, a && b ? h("p", {"class": "muted", text: "comparing…"})
+        : h("p", {"class": "muted", text: "one version so far: nothing to compare"}));
+      clear(app);
+      append(app, [
+        header([h("a", {href: "#/models", text: "models"}), h("span", {text: m.name})]),
+        h("div", {"class": "run-head"}, h("h1", {"data-testid": "model-name", text: m.name}), aliasChips(m.aliases)),
+        section("versions", "versions", h("table", {"class": "kv versions", "data-testid": "versions"},
+          h("thead", null, h("tr", null, ["version", "aliases", "run", "status", "artifact", "size", "sha256", "registered", "by"].map(function (t) {
+            return h("th", {text: t}); }))),
+          h("tbody", null, m.versions.map(function (v) {
+            var run = v.run;
+            return h("tr", {"data-version": v.version}, h("th", {scope: "row", text: "v" + v.version}),
+              h("td", null, v.aliases.map(function (x) { return h("span", {"class": "alias", text: x}); })),
+              h("td", null, run ? h("a", {href: "#/run/" + encodeURIComponent(run.id), "data-testid": "version-run", text: run.name + " (" + short(run.id) + ")"})
+                               : h("span", {"class": "muted", title: "the run was deleted; the version's bytes are kept", text: short(v.run_id) + " (deleted)"})),
+              h("td", null, run ? statusBadge(run.status) : null), h("td", {"class": "mono", text: v.artifact}),
+              h("td", {"class": "num", text: bytes(v.size)}), h("td", {"class": "mono", title: v.sha256, text: String(v.sha256).slice(0, 12)}),
+              h("td", {text: when(v.created)}), h("td", {text: v.by || ""}));
+          })))),
+        section("what changed", "changes", [m.versions.length > 1 ? h("div", {"class": "chart-tools"}, "from ", picker("a", a), " to ", picker("b", b)) : null, changes]),
+        section("history", "history", h("table", {"class": "kv", "data-testid": "history"},
+          h("thead", null, h("tr", null, ["#", "time", "by", "event", "run"].map(function (t) { return h("th", {text: t}); }))),
+          h("tbody", null, m.history.map(function (e) {
+            return h("tr", {"data-action": e.action}, h("td", {"class": "num", text: e.seq}), h("td", {text: when(e.time)}),
+              h("td", {text: e.by || ""}), h("td", {text: eventText(e)}),
+              h("td", null, e.run_id ? h("a", {"class": "mono", href: "#/run/" + encodeURIComponent(e.run_id), text: short(e.run_id)}) : null));
+          })))),
+      ]);
+      if (!(a && b)) { document.body.setAttribute("data-ready", "model"); return null; }
+      return api("ui/api/models/" + encodeURIComponent(name) + "/diff?" + new URLSearchParams({a: a, b: b}).toString()).then(function (d) {
+        clear(changes);
+        append(changes, differences({runs: d.versions.map(function (v) {
+          return {name: "v" + v.version + (v.aliases.length ? " (" + v.aliases.join(", ") + ")" : "") + " · run " + v.run.name};
+        }), sections: d.sections, differences: d.differences}));
+        document.body.setAttribute("data-ready", "model");
+      });
+    });
   }
 
   function differences(cmp) {
