@@ -144,7 +144,7 @@ def test_refusals_name_what_is_wrong(served):
         assert got.status_code == 422, (body, got.text)
     assert _post(c, t["alice"], {"action": "register", "run_id": run.id}, name="-bad").status_code == 400
     assert c.get("/api/v1/models/nope", headers=_h(t["reader"])).status_code == 404
-    for query in ("start=-1", "start=x", "seq=1e3", "seq=", "start=1000000000"):
+    for query in ("start=-1", "start=x", "seq=1e3", "seq=", "start=1000000000", "start=0&limit=5", "x=1"):
         assert c.get(f"/api/v1/models/churn/events?{query}", headers=_h(t["reader"])).status_code == 400, query
     assert c.get("/api/v1/models/nope/events", headers=_h(t["reader"])).json() == []
     assert not (autotrack.models(uri=store))  # nothing refused was stored

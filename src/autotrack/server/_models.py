@@ -89,6 +89,9 @@ class ModelsApi:
     async def events(self, request: Request) -> Response:
         name = _name(request)
         query = request.query_params
+        unknown = sorted(set(query) - {"start", "seq"})
+        if unknown:
+            raise HTTPError(400, f"unknown query parameter(s) {', '.join(map(repr, unknown))}: this takes 'start' and 'seq'")
         start = _number(query.get("start", "0"), "start")
         seqs = [_number(raw, "seq") for raw in query.getlist("seq")] or None
         return _stored(request, await run_in_threadpool(self.store.read_model_events, name, start, seqs))
