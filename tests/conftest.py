@@ -163,6 +163,16 @@ SLOW = {
                                      "test_non_json_error_page_and_retried_503",
     "ui/test_ui_api.py": "test_runs_table_reads_no_segments",
     "test_examples.py": "test_custom_loop_runs_as_the_readme_says",
+    "integrations/test_reproduce_frameworks.py": "*",      # each records and replays a framework script: 2 processes
+    "core/test_explain_reproduce.py": """
+        test_a_changed_line_of_code_is_named_first_with_the_diff test_reproduce_unseeded_plain_script_from_the_cli
+        test_replay_restores_the_recorded_state_only_in_replay_mode test_reproduce_refuses_what_it_cannot_rebuild
+        test_a_changed_package_version_is_named_first test_same_seeded_script_twice_has_no_cause_and_identical_metrics
+        test_unseeded_runs_differ_by_random_state_and_the_cli_says_so
+        test_threads_and_a_gpu_without_deterministic_kernels_are_named""",
+    "ui/test_browser_explain.py": "*",                     # Chromium
+    "ui/test_ui_explain.py": "test_code_change_the_server_shows_the_recorded_diff_and_the_report_the_commits_diff",
+    "core/test_rng_state.py": "test_replay_restores_at_autolog_and_import_in_a_fresh_interpreter",
 }
 QUICK = {
     "integrations/test_keras.py": {"test_callback_alone_records_a_complete_run",

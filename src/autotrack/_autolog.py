@@ -206,6 +206,10 @@ def autolog(
         _wanted.update(chosen)
         chosen |= reenable
         install_seed_hooks()
+        from autotrack._rng import on_autolog
+
+        with _guard("reading the random state"):
+            on_autolog()  # the random state a replay restores here (autotrack reproduce)
         _system_metrics = system_metrics
         try:  # another node of a multi-node job: its hardware into rank 0's run (_sampler_nodes)
             from autotrack._sampler_nodes import start_node_sampler

@@ -18,7 +18,7 @@ import weakref
 from types import TracebackType
 from typing import Any, Mapping
 
-from autotrack import _lifecycle, _sampler
+from autotrack import _lifecycle, _rng, _sampler
 from autotrack._capture import seeds as _seeds
 from autotrack._config import resolve_experiment, resolve_uri
 from autotrack._safety import guard, report, strict
@@ -96,11 +96,13 @@ class Run:
         if self._sampling.job:  # the other nodes of a multi-node job find this run by it (_sampler_nodes)
             doc["job"] = self._sampling.job
         self._sampler = _sampler.for_run(self, self._sampling)  # before the writer: its capture describes it
+        self._rng_start = _rng.at_run_start()  # the random state at this moment (restored first in a replay)
         self._writer = self._new_writer(doc, on_start=lambda: _capture_environment(self.backend, self))
         _live.add(self)
         seeds = _seeds.seeds_snapshot()
         if seeds:
             self._put(("seeds", time.time(), seeds))
+        _rng.after_run_start(self, self._rng_start)  # a replay: tagged reproduces=<id>
 
     def _new_writer(self, doc: dict[str, Any], **kwargs: Any) -> Writer:
         writer = Writer(self.backend, doc, flush_interval=_float_env("AUTOTRACK_FLUSH_SECONDS", 2.0),
@@ -319,6 +321,7 @@ def _capture_environment(backend: Any, run: Run) -> dict[str, Any]:
     own = [spool_dir()] + ([backend.root] if getattr(backend, "local", False) else [])
     env = capture_environment(exclude=own)
     env["system_metrics"] = _sampler.description(run._sampling, run._sampler)  # waits for its probe
+    _rng.add_to_environment(env, run._rng_start)  # random state, result-changing variables (autotrack reproduce)
     return {"environment": to_json(env)}
 
 

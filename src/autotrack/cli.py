@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_a", metavar="RUN_A", help="run id, unique id prefix, 'last', or a model version "
                                                   "(NAME@ALIAS, NAME/N): the run that produced it")
     p.add_argument("run_b", metavar="RUN_B", help="the same, for the other side")
+    p.add_argument("--explain", action="store_true",
+                   help="then why they differ: ranked causes and the first diverging step (as 'autotrack explain')")
     p.set_defaults(func=_cmd_diff)
 
     p = sub.add_parser("get", parents=[common], help="download an artifact of a run",
@@ -86,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     from autotrack._cli_models import add_commands as add_model_commands
 
     add_model_commands(sub, common)  # models, model show|register|alias|get|history
+    from autotrack._cli_reproduce import add_commands as add_reproduce_commands
+
+    add_reproduce_commands(sub, common)  # reproduce, explain, env
     return parser
 
 
@@ -249,8 +254,14 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     (a, va), (b, vb) = resolve_ref(args.run_a, uri), resolve_ref(args.run_b, uri)  # a model version: its run
     found = diff_runs(a, b)
     model = model_section(va, vb) if va is not None or vb is not None else {}
+    explained = None
+    if getattr(args, "explain", False):
+        from autotrack._explain import explain
+
+        explained = explain(a, b)
     if args.json:
-        _print_json({"model": model, **found} if model else found)
+        out = {"model": model, **found} if model else found
+        _print_json({**out, "explain": explained} if explained is not None else out)
         return 0
     from autotrack._cli_format import console
     from autotrack._cli_models import print_versions
@@ -259,6 +270,12 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     con = console()
     print_versions(con, (args.run_a, va), (args.run_b, vb), model=model)
     print_diff(con, a, b, found)
+    if explained is not None:
+        from autotrack._cli_format import text
+        from autotrack._cli_reproduce import print_explanation
+
+        con.print(text("why they differ", "bold"))
+        print_explanation(con, explained)
     return 0
 
 

@@ -27,7 +27,7 @@ from autotrack._values import json_safe
 from autotrack.backends.base import Backend
 from autotrack.ui._downsample import DEFAULT_BUCKETS, count_nonfinite, minmax_indices
 
-__all__ = ["RunIndex", "run_detail", "run_series", "compare", "summarize", "single_values"]
+__all__ = ["RunIndex", "run_detail", "run_series", "compare", "summarize", "single_values", "why_they_differ"]
 
 _EPOCH = _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)
 _FIXED_COLUMNS = ("name", "status", "experiment", "framework", "start_time", "duration", "id")
@@ -341,12 +341,38 @@ def _steps_by_time(out: dict[str, Any]) -> None:
 
 
 # -- several runs ------------------------------------------------------------------------------
-def compare(records: Sequence[RunRecord]) -> dict[str, Any]:
-    """The compare view: each run's header and summary, and what is not the same across them."""
+def compare(records: Sequence[RunRecord], repository: bool = False) -> dict[str, Any]:
+    """The compare view: each run's header and summary, what is not the same across them, and
+    for two runs why they differ (``why``: ``explain``'s answer; ``repository``: as there)."""
     runs = []
     for record in records:
         summary = summarize(record)
         runs.append({**_header(record), "params": record.params, "metrics": _figures(summary["metrics"])})
     differences = diff_many(list(records)) if len(records) > 1 else {}
+    why = why_they_differ(records[0], records[1], repository) if len(records) == 2 else None
     return json_safe({"runs": runs, "sections": [s for s in SECTIONS if s in differences],
-                     "differences": differences, "single_value_metrics": single_values([r["metrics"] for r in runs])})
+                     "differences": differences, "single_value_metrics": single_values([r["metrics"] for r in runs]),
+                     "why": why})
+
+
+DIFF_LINES = 400  # a page shows the start of a code change; the CLI and the runs themselves hold all of it
+
+
+def why_they_differ(a: RunRecord, b: RunRecord, repository: bool = False) -> dict[str, Any]:
+    """``autotrack explain``'s answer for the compare view, its code diffs cut to ``DIFF_LINES``
+    (``diff_lines``: how many there were). A failure costs this section, never the comparison."""
+    from autotrack._explain import explain
+
+    try:
+        found = explain(a, b, repository=repository)
+    except Exception as exc:  # noqa: BLE001 - logged and shown; the rest of the page is what was asked for
+        import logging
+
+        logging.getLogger("autotrack.server").warning("why the runs differ left out: %s: %s", type(exc).__name__, exc)
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    for cause in found["causes"]:
+        for key in ("uncommitted_diff", "commits_diff"):
+            if isinstance(cause.get(key), str):
+                lines = cause[key].splitlines()
+                cause[key], cause[key + "_lines"] = "\n".join(lines[:DIFF_LINES]), len(lines)
+    return found

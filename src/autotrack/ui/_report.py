@@ -57,7 +57,8 @@ def report_html(records: Sequence[RunRecord], title: str | None = None) -> str:
         "order": [r.id for r in records],
         "runs": {r.id: run_detail(r) for r in records},
         "series": {r.id: run_series(r) for r in records},
-        "compare": compare(records) if len(records) > 1 else None,
+        # made on the user's machine: the diff between two runs' commits comes from their checkout
+        "compare": compare(records, repository=True) if len(records) > 1 else None,
     }
     css = "\n".join(_asset(name) for name in _ASSETS["css"])
     scripts = "\n".join(f"<script>\n{_asset(name)}\n</script>" for name in _ASSETS["js"])

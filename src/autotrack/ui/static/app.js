@@ -742,6 +742,7 @@
               h("td", {"class": "mono", text: short(r.id)}), h("td", null, statusBadge(r.status)),
               h("td", {text: r.experiment}), h("td", {text: when(r.start_time)}), h("td", {text: duration(r.duration)}));
           })))),
+        cmp.why ? section("why they differ", "why", whyTheyDiffer(cmp)) : null,
         section("what differs", "differences", differences(cmp)),
         section("metrics", "metrics", names.length || single.length ? [
           single.length ? valuesTable(single, runs, "compare-values") : null,
@@ -858,6 +859,56 @@
         document.body.setAttribute("data-ready", "model");
       });
     });
+  }
+
+  // -- why two runs differ: `autotrack explain`'s ranked causes and where each metric parts -----
+  function exact(v) { return typeof v === "number" ? String(v) : val(v); }  // every digit: runs may differ in the last bit
+
+  function diffBlock(text, total) {
+    var lines = String(text).split("\n");
+    return [h("pre", {"class": "code-diff", "data-testid": "why-diff"}, lines.map(function (line) {
+      var cls = /^(\+\+\+|---|diff |index |@@)/.test(line) ? "head" : line.charAt(0) === "+" ? "add" : line.charAt(0) === "-" ? "del" : null;
+      return [h("span", {"class": cls, text: line}), "\n"];
+    })), total > lines.length ? h("p", {"class": "small", text: "… " + (total - lines.length) + " more lines: autotrack explain A B"}) : null];
+  }
+
+  function whyTheyDiffer(cmp) {
+    var why = cmp.why, runs = cmp.runs;
+    if (why.error) return h("p", {"class": "error-box", "data-testid": "why-error", text: "could not tell: " + why.error});
+    function runLabel(i) {
+      return [h("span", {"class": "swatch", style: "background:" + COLORS[i % COLORS.length]}), " " + runs[i].name];
+    }
+    var causes = why.causes.length
+      ? h("ol", {"class": "causes", "data-testid": "why-causes"}, why.causes.map(function (c) {
+        var diff = c.uncommitted_diff || c.commits_diff;
+        var total = c.uncommitted_diff ? c.uncommitted_diff_lines : c.commits_diff_lines;
+        var between = c.cause === "code" && !c.commits_diff && c.summary.indexOf("code changed: commit ") === 0;
+        return h("li", {"data-cause": c.cause}, h("span", {"class": "cause-kind", text: c.cause}), " ", h("span", {text: c.summary}),
+          between ? h("p", {"class": "small", text: "the diff between the two commits: autotrack explain " + short(runs[0].id) + " " +
+            short(runs[1].id) + " in your checkout"}) : null,
+          diff ? diffBlock(diff, total) : null);
+      }))
+      : h("p", {"data-testid": "why-no-cause", text: "Nothing recorded differs: params, code, data, random state, packages, hardware." +
+          (Object.keys(why.divergence).length ? " So the randomness or arithmetic came from outside the record: unseeded draws no " +
+            "recorded generator holds, thread or GPU kernel order." : "")});
+    var names = Object.keys(why.divergence).sort();
+    var metrics = names.length
+      ? h("table", {"class": "kv divergence", "data-testid": "why-divergence"},
+        h("thead", null, h("tr", null, h("th", {text: "metric"}), h("th", {text: "first differs at"}),
+          h("th", null, runLabel(0)), h("th", null, runLabel(1)))),
+        h("tbody", null, names.map(function (n) {
+          var d = why.divergence[n];
+          if (d.missing) {
+            return h("tr", {"data-metric": n}, h("th", {scope: "row", text: n}),
+              h("td", {colspan: 3, "class": "muted", text: "only in " + runs[d.missing === "a" ? 1 : 0].name}));
+          }
+          var at = "step " + val(d.step) + (d.epoch !== null && d.epoch !== undefined ? " (epoch " + val(d.epoch) + ")" : "");
+          return h("tr", {"data-metric": n}, h("th", {scope: "row", text: n}), h("td", {text: at}),
+            h("td", {"class": "num mono", text: exact(d.a)}), h("td", {"class": "num mono", text: exact(d.b)}));
+        })))
+      : h("p", {"data-testid": "why-same", text: "Every metric point is identical, bit for bit."});
+    return [h("h3", {text: why.causes.length ? "causes, most likely first" : "causes"}), causes,
+            h("h3", {text: "metrics: the first point where they part"}), metrics];
   }
 
   function differences(cmp) {
