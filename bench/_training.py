@@ -22,11 +22,15 @@ PEER_MODES = {
     "lightning": ["mlflow-autolog", "mlflow-logger", "wandb", "dvclive"],
     "keras": ["mlflow-autolog", "wandb", "dvclive"],
     "xgboost": ["mlflow-autolog", "wandb", "dvclive"],
+    "lightgbm": ["mlflow-autolog", "wandb", "dvclive"],
+    "catboost": ["wandb"],  # MLflow has no CatBoost autolog, DVCLive no CatBoost callback
+    # a plain loop: no peer records one by itself; each peer's one line per step (the loss) instead
+    "torch-loop": ["mlflow-manual", "wandb", "dvclive"],
     "sklearn-logreg": ["mlflow-autolog"],
     "sklearn-grid": ["mlflow-autolog"],
 }
 FRAMEWORK_MODULE = {"lightning": "lightning", "keras": "keras", "xgboost": "xgboost", "sklearn-logreg": "sklearn",
-                    "sklearn-grid": "sklearn"}
+                    "sklearn-grid": "sklearn", "lightgbm": "lightgbm", "catboost": "catboost", "torch-loop": "torch"}
 
 
 def _peer_of(mode: str) -> str:
@@ -186,6 +190,126 @@ def xgboost_job(mode: str, quick: bool, folder: str) -> float:
     return _clock() - t0
 
 
+def lightgbm_job(mode: str, quick: bool, folder: str) -> float:
+    import lightgbm as lgb
+    import numpy as np
+
+    rounds = 50 if quick else 200
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5000, 20))
+    y = (x[:, 0] + rng.normal(size=5000) > 0).astype(int)
+    dtrain = lgb.Dataset(x, label=y)
+    params = {"objective": "binary", "num_leaves": 15, "num_threads": 1, "verbose": -1}  # one thread: see xgboost_job
+    callbacks = []
+    t0 = _clock()
+    if mode == "autotrack":
+        import autotrack
+
+        autotrack.autolog(uri=os.path.join(folder, "runs"))
+    elif mode == "mlflow-autolog":
+        mlflow = _mlflow(folder)
+        mlflow.lightgbm.autolog()
+    elif mode == "wandb":
+        import wandb
+        from wandb.integration.lightgbm import log_summary, wandb_callback
+
+        wandb.init(mode="offline", dir=folder, project="bench")
+        callbacks.append(wandb_callback())
+    elif mode == "dvclive":
+        from dvclive import Live
+        from dvclive.lgbm import DVCLiveCallback
+
+        callbacks.append(DVCLiveCallback(live=Live(dir=os.path.join(folder, "dvclive"), save_dvc_exp=False)))
+    booster = lgb.train(params, dtrain, num_boost_round=rounds, valid_sets=[dtrain], callbacks=callbacks)
+    if mode == "wandb":
+        log_summary(booster, save_model_checkpoint=True)  # W&B's model and importance: a separate call
+    if mode == "mlflow-autolog":
+        mlflow.end_run()
+    _end(mode)
+    return _clock() - t0
+
+
+def catboost_job(mode: str, quick: bool, folder: str) -> float:
+    import catboost
+    import numpy as np
+
+    rounds = 100 if quick else 500
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5000, 20))
+    y = (x[:, 0] + rng.normal(size=5000) > 0).astype(int)
+    model = catboost.CatBoostClassifier(iterations=rounds, depth=4, thread_count=1, verbose=False,
+                                        allow_writing_files=False)
+    callbacks = []
+    t0 = _clock()
+    if mode == "autotrack":
+        import autotrack
+
+        autotrack.autolog(uri=os.path.join(folder, "runs"))
+    elif mode == "wandb":
+        import wandb
+        from wandb.integration.catboost import WandbCallback
+
+        wandb.init(mode="offline", dir=folder, project="bench")
+        callbacks.append(WandbCallback())
+    model.fit(x[:4000], y[:4000], eval_set=(x[4000:], y[4000:]), callbacks=callbacks or None)
+    _end(mode)
+    return _clock() - t0
+
+
+def torch_loop_job(mode: str, quick: bool, folder: str) -> float:
+    """The Lightning workload's model and data in a plain loop, the loss recorded at every step:
+    autotrack's ``log_metrics`` (with everything autolog reads by itself), the peers' own call."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    epochs, steps = (4, 50) if quick else (20, 100)
+    torch.manual_seed(0)
+    x = torch.randn(steps * 16, 32)
+    loader = DataLoader(TensorDataset(x, x.sum(1, keepdim=True)), batch_size=16)
+    model = torch.nn.Linear(32, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    t0 = _clock()
+    if mode == "autotrack":
+        import autotrack
+        from autotrack.integrations.torch import log_metrics
+
+        autotrack.autolog(uri=os.path.join(folder, "runs"))
+        log = lambda loss, step: log_metrics({"loss": loss})  # noqa: E731 - a tensor: read off the loop
+    elif mode == "mlflow-manual":
+        mlflow = _mlflow(folder)
+        mlflow.start_run()
+        log = lambda loss, step: mlflow.log_metric("loss", loss.item(), step=step)  # noqa: E731
+    elif mode == "wandb":
+        import wandb
+
+        wandb.init(mode="offline", dir=folder, project="bench")
+        log = lambda loss, step: wandb.log({"loss": loss.item()}, step=step)  # noqa: E731
+    elif mode == "dvclive":
+        from dvclive import Live
+
+        live = Live(dir=os.path.join(folder, "dvclive"), save_dvc_exp=False)
+        log = lambda loss, step: (live.log_metric("loss", loss.item()), live.next_step())  # noqa: E731
+    else:
+        log = lambda loss, step: None  # noqa: E731
+    step = 0
+    for _ in range(epochs):
+        for xb, yb in loader:
+            loss = torch.nn.functional.mse_loss(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+            log(loss, step)
+    if mode == "autotrack":
+        autotrack.active_run().finish()  # what the end of the process does
+    elif mode == "mlflow-manual":
+        mlflow.end_run()
+    elif mode == "dvclive":
+        live.end()
+    _end(mode)
+    return _clock() - t0
+
+
 def sklearn_job(kind: str, mode: str, quick: bool, folder: str) -> float:
     import numpy as np
     from sklearn.linear_model import LogisticRegression
@@ -228,6 +352,12 @@ def child(workload: str, mode: str, quick: bool, folder: str) -> float:
         seconds = keras_job(mode, quick, folder)
     elif workload == "xgboost":
         seconds = xgboost_job(mode, quick, folder)
+    elif workload == "lightgbm":
+        seconds = lightgbm_job(mode, quick, folder)
+    elif workload == "catboost":
+        seconds = catboost_job(mode, quick, folder)
+    elif workload == "torch-loop":
+        seconds = torch_loop_job(mode, quick, folder)
     else:
         seconds = sklearn_job(workload.split("-")[1], mode, quick, folder)
     if mode == "autotrack":  # the run must be complete on disk: the timing covered it
@@ -235,7 +365,7 @@ def child(workload: str, mode: str, quick: bool, folder: str) -> float:
 
         found = autotrack.runs(uri=os.path.join(folder, "runs"))
         assert found and all(r.status == "finished" for r in found), [(r.id, r.status) for r in found]
-        if workload == "lightning":  # every step's loss, as the Trainer's loggers would get it
+        if workload in ("lightning", "torch-loop"):  # every step's loss, as the Trainer's loggers would get it
             assert len(found[0].metrics["loss"]) == (200 if quick else 2000), len(found[0].metrics["loss"])
     return seconds
 

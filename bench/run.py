@@ -1,9 +1,9 @@
 """Run the autotrack benchmarks: ``python bench/run.py [--quick] [--only NAME[,NAME]] [--json OUT]``.
 
-Workloads: import, hotpath, training, scale, checkpoints, http, registry, system (docs/benchmarks.md). Every figure
-is measured against a baseline in the same run, interleaved, as medians and ratios, and ends
-in ``VERDICT PASS|MISS|SKIP`` lines. The exit status is 0 unless a workload crashed: a MISS is a
-measurement (this machine may be noisy), not an error.
+Workloads: import, hotpath, training, scale, checkpoints, http, registry, system, search
+(docs/benchmarks.md). Every figure is measured against a baseline in the same run, interleaved,
+as medians and ratios, and ends in ``VERDICT PASS|MISS|SKIP`` lines. The exit status is 0
+unless a workload crashed: a MISS is a measurement (this machine may be noisy), not an error.
 
 Peers (MLflow, W&B offline, DVCLive) are extra columns when importable, from the environment
 (``pip install 'autotrack-ml[bench]'``) or from a folder named by ``AUTOTRACK_BENCH_PEERS``.
@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _common  # noqa: E402
 
-WORKLOADS = ("import", "hotpath", "training", "scale", "checkpoints", "http", "registry", "system")
+WORKLOADS = ("import", "hotpath", "training", "scale", "checkpoints", "http", "registry", "system", "search")
 
 
 def machine() -> dict[str, object]:
@@ -43,7 +43,8 @@ def machine() -> dict[str, object]:
         pass
     versions = {"autotrack": version("autotrack-ml")}  # our distribution; PyPI's "autotrack" is another project
     versions.update((name, version(name)) for name in ("lightning", "torch", "keras", "tensorflow-cpu",
-                                                       "scikit-learn", "xgboost-cpu", "xgboost", "skops", "wrapt"))
+                                                       "scikit-learn", "xgboost-cpu", "xgboost", "lightgbm", "catboost",
+                                                       "optuna", "optuna-integration", "ray", "skops", "wrapt"))
     for peer in _common.PEERS:
         try:
             module = __import__(peer)
@@ -59,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats (~1-2 minutes)")
     parser.add_argument("--only", help=f"comma-separated workloads among {', '.join(WORKLOADS)}; "
                                        "training also takes training:lightning,training:keras,...")
-    parser.add_argument("--repeats", type=int, metavar="N", help="interleaved repeats of the training workloads "
-                                                                  "(default: 5, 2 with --quick)")
+    parser.add_argument("--repeats", type=int, metavar="N", help="interleaved repeats of the training, system and "
+                                                                  "search workloads (default: 5, 2 with --quick)")
     parser.add_argument("--json", metavar="OUT", help="write every figure and verdict to this JSON file")
     args = parser.parse_args(argv)
     chosen = [w.strip() for w in args.only.split(",")] if args.only else list(WORKLOADS)
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             module = __import__(f"_{name}")
             if name == "training":
                 module.run(args.quick, training_only, args.repeats)
-            elif name == "system":
+            elif name in ("system", "search"):
                 module.run(args.quick, args.repeats)
             else:
                 module.run(args.quick)

@@ -154,10 +154,18 @@ SLOW = {
         test_autolog_before_sklearn_is_imported test_callable_refit_marks_best_index
         test_default_model_format_is_joblib_and_imports_no_skops test_max_tuning_runs
         test_skops_on_request_and_joblib_fallback""",
+    "integrations/test_lightgbm.py": "test_callback_alone_ends_its_runs_at_the_programs_end",
+    "integrations/test_catboost.py": "test_callback_alone_runs_end_with_the_program",
+    "integrations/test_torch_loop.py": """
+        test_the_run_ends_with_the_process test_lightning_drives_torch_itself_one_run_not_two
+        test_transformers_trainer_is_left_to_its_adapter test_autolog_then_import_torch_enables_it_and_imports_nothing_more""",
     "integrations/test_xgboost.py": """
         test_callback_alone_a_training_that_raised_is_failed_at_the_programs_end
         test_nothing_is_wrapped_in_a_fresh_process_until_autolog test_sklearn_api_early_stopping_and_rf
         test_sklearn_helper_in_a_custom_metric_writes_nothing_into_the_run""",
+    "integrations/test_optuna.py": "test_autolog_tracks_trials_and_a_framework_inside_a_trial_records_into_it "
+                                   "test_processes_sharing_an_rdb_storage_record_one_parent_run",  # XGBoost; 3 processes
+    "integrations/test_ray.py": "*",                       # a local Ray cluster (~10 s to start) and its workers
     "server/test_api.py": "test_body_limits_413 test_missing_or_wrong_token_is_401",
     "server/test_http_transport.py": "test_https_verifies_the_server_with_the_system_store "
                                      "test_non_json_error_page_and_retried_503",

@@ -31,6 +31,11 @@ NEEDS = {
     "sklearn_fit.py": ("sklearn", "sklearn"),
     "transformers_train.py": ("transformers", "transformers"),
     "xgboost_train.py": ("xgboost", "xgboost"),
+    "torch_loop.py": ("torch", "torch"),
+    "lightgbm_fit.py": ("lightgbm", "lightgbm"),
+    "catboost_fit.py": ("catboost", "catboost"),
+    "optuna_search.py": ("optuna", "optuna"),
+    "ray_tune.py": ("ray", "ray"),
 }
 
 _HIDE_AND_RUN = """

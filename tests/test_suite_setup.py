@@ -19,7 +19,8 @@ ROOT = TESTS.parent
 # Every framework integration and every backend keeps at least one test in `-m "not slow"`.
 MUST_STAY_QUICK = [
     "integrations/test_keras.py", "integrations/test_lightning.py", "integrations/test_sklearn.py",
-    "integrations/test_transformers.py", "integrations/test_xgboost.py", "core/test_store_memory.py",
+    "integrations/test_transformers.py", "integrations/test_xgboost.py", "integrations/test_torch_loop.py",
+    "core/test_store_memory.py",
     "core/test_store_local.py", "core/test_store_s3.py", "server/test_conformance.py", "server/test_api.py",
     "core/test_cli.py", "ui/test_ui_api.py",
 ]

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Iterable
 
 __all__ = ["AutologConfig", "autolog", "register_integration", "integrations", "current_config", "is_on",
-           "check_register_as", "system_metrics_setting"]
+           "wanted_frameworks", "check_register_as", "system_metrics_setting"]
 
 _FIELDS = ("uri", "experiment", "log_checkpoints", "log_models", "log_every_n_steps", "register_as")
 _config_class: Any = None
@@ -87,7 +87,14 @@ _INTEGRATIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "transformers": (("transformers.trainer",), "autotrack.integrations.transformers"),
     "sklearn": (("sklearn",), "autotrack.integrations.sklearn"),
     "xgboost": (("xgboost",), "autotrack.integrations.xgboost"),
+    "lightgbm": (("lightgbm",), "autotrack.integrations.lightgbm"),
+    "catboost": (("catboost",), "autotrack.integrations.catboost"),
     "keras": (("keras",), "autotrack.integrations.keras"),
+    # plain loops: torch itself (Lightning's and transformers' own steps are left to their adapters)
+    "torch": (("torch",), "autotrack.integrations.torch"),
+    "optuna": (("optuna",), "autotrack.integrations.optuna"),
+    # ray.tune, not ray: a Ray user who runs no search must not import Tune
+    "ray": (("ray.tune",), "autotrack.integrations.ray"),
 }
 _hooked: set[str] = set()
 _enabled: set[str] = set()
@@ -116,6 +123,13 @@ def current_config() -> Any:
         if _config is None:
             _config = _config_type()(*_settings)
         return _config
+
+
+def wanted_frameworks() -> list[str]:
+    """The frameworks ``autolog()`` is on for, imported yet or not (an adapter passing the same
+    settings to another process: Ray Tune's trial workers)."""
+    with _lock:
+        return sorted(_wanted)
 
 
 def system_metrics_setting() -> bool | None:

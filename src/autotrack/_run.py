@@ -18,7 +18,7 @@ import weakref
 from types import TracebackType
 from typing import Any, Mapping
 
-from autotrack import _lifecycle, _rng, _sampler
+from autotrack import _events, _lifecycle, _rng, _sampler
 from autotrack._capture import seeds as _seeds
 from autotrack._config import resolve_experiment, resolve_uri
 from autotrack._safety import guard, report, strict
@@ -27,7 +27,7 @@ from autotrack._values import check_metrics, flatten, text, to_epoch, to_json, t
 from autotrack._writer import Writer
 from autotrack.backends.base import backend_for
 
-__all__ = ["Run", "start_run", "active_run", "ARTIFACT_KINDS", "STATUSES"]
+__all__ = ["Run", "start_run", "active_run", "active_runs", "deactivate", "status_for", "ARTIFACT_KINDS", "STATUSES"]
 
 ARTIFACT_KINDS = ("file", "checkpoint", "model", "data")
 STATUSES = ("running", "finished", "failed", "killed")
@@ -266,6 +266,12 @@ class Run:
             if self.status != "running" or self._pid != os.getpid():
                 return
             self.status = status
+        try:  # adapters' last words (totals) while the run still takes them (_events)
+            _events.emit("run_finishing", self, status)
+        except Exception as exc:  # noqa: BLE001 - strict mode only: raised once the run has ended
+            hook_error: BaseException | None = exc
+        else:
+            hook_error = None
         sampler = self._sampler
         if sampler is not None:
             sampler.stop()  # its last sample goes in before the status
@@ -274,9 +280,9 @@ class Run:
         writer.put(("status", {"status": status, "end_time": end, "error": error}))
         writer.update_doc(status=status, end_time=end)
         self._put = self._ended
-        _remove_active(self)
+        deactivate(self)
         writer.close(_float_env("AUTOTRACK_EXIT_TIMEOUT", 60.0))  # what it could not deliver, it spooled and said
-        error = writer.error or (sampler.error if sampler is not None else None)
+        error = writer.error or (sampler.error if sampler is not None else None) or hook_error
         if strict() and error is not None:
             raise error
 
@@ -348,7 +354,10 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _remove_active(run: Run) -> None:
+def deactivate(run: Run) -> None:
+    """``run`` stops being an active run (it keeps recording): nothing started later joins it or
+    becomes its child, and the exit hook no longer ends it, so whoever deactivates it ends it (a
+    search's parent run, a callback's run left open after its training)."""
     with _stack_lock:
         if run in _stack:
             _stack.remove(run)
@@ -392,6 +401,7 @@ def start_run(
         from autotrack._noop import NoopRun
 
         return NoopRun()  # type: ignore[return-value]
+    _events.emit("run_starting")  # e.g. a plain-PyTorch loop's run ends here (integrations.torch)
     _seeds.install_seed_hooks()
     parent = active_run()
     if parent_id is None and parent is not None:

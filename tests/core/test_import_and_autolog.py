@@ -13,7 +13,7 @@ from autotrack import _autolog
 from .helpers import python
 
 HEAVY = ("torch", "tensorflow", "keras", "sklearn", "xgboost", "transformers", "lightning",
-         "pytorch_lightning", "pandas", "numpy", "fsspec")
+         "pytorch_lightning", "optuna", "ray", "lightgbm", "catboost", "pandas", "numpy", "fsspec")
 
 
 def test_import_autotrack_loads_no_framework():

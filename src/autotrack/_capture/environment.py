@@ -31,8 +31,8 @@ _NVIDIA_SMI_TIMEOUT_S = 5.0
 
 _FRAMEWORKS = (
     "torch", "lightning", "pytorch-lightning", "torchmetrics", "tensorflow", "tensorflow-cpu",
-    "keras", "tf-keras", "scikit-learn", "xgboost", "xgboost-cpu", "transformers", "accelerate",
-    "peft", "datasets", "tokenizers", "safetensors", "jax", "jaxlib", "numpy", "pandas", "scipy",
+    "keras", "tf-keras", "scikit-learn", "xgboost", "xgboost-cpu", "lightgbm", "catboost", "optuna", "ray",
+    "transformers", "accelerate", "peft", "datasets", "tokenizers", "safetensors", "jax", "jaxlib", "numpy", "pandas", "scipy",
 )
 
 

@@ -10,8 +10,8 @@ of classes or helpers:
   a file (``<stdin>``), any file outside the interpreter's library folders (a project, a package
   installed editable, a test suite), a package installed from a local folder (``pip install .``:
   its ``direct_url.json`` says ``dir_info``) and the package ``python -m`` runs;
-* a library's: a file in a ``site-packages``/``dist-packages`` folder, and scikit-learn or
-  XGBoost themselves wherever they are installed.
+* a library's: a file in a ``site-packages``/``dist-packages`` folder, and scikit-learn, XGBoost,
+  LightGBM or CatBoost themselves wherever they are installed.
 
 Frames that only pass the call on are skipped: the standard library's (a thread pool running
 ``est.fit``), autotrack's, wrapt's, and methods of the very object being fitted (scikit-learn's
@@ -30,7 +30,7 @@ from typing import Any
 
 __all__ = ["called_by_user"]
 
-_FRAMEWORKS = ("sklearn", "xgboost")
+_FRAMEWORKS = ("sklearn", "xgboost", "lightgbm", "catboost")
 _PASSING = ("autotrack", "wrapt")
 _STDLIB = tuple({os.path.join(os.path.normcase(os.path.realpath(sysconfig.get_paths()[key])), "")
                  for key in ("stdlib", "platstdlib")})

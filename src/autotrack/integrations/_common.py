@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import wrapt
 
+from autotrack import _events
 from autotrack._autolog import AutologConfig as Options
 from autotrack._autolog import check_register_as
 from autotrack._autolog import current_config
@@ -105,6 +106,7 @@ class FitRecorder:
         ``evaluate()`` after ``fit``), else the active run, else a new run."""
         if not self.record:
             return self.run
+        _events.emit("fit_beginning", self)  # e.g. a plain-PyTorch loop's run ends (integrations.torch)
         current = active_run()
         if reopen is not None and current is None and reopen.status != "running":
             self.run, self.owned = reopen.reopen(), True

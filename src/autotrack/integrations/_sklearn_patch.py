@@ -7,8 +7,8 @@
   ``BaseEstimator.__init_subclass__`` hook patches each one as it is defined, once.
 
 A method is wrapped where it is defined (in the class's own ``__dict__``), so an inherited method
-is wrapped once for all its heirs. XGBoost's estimators (and their subclasses) are skipped: the
-xgboost adapter records them. ``undo()`` puts every original back, except where something has
+is wrapped once for all its heirs. XGBoost's and LightGBM's estimators (and their subclasses) are
+skipped: their own adapters record them. ``undo()`` puts every original back, except where something has
 wrapped our wrapper since (scikit-learn's ``set_output`` does this to ``fit_transform`` of a
 class defined while the hook is on): putting the original back would drop that other wrapper,
 so ours stays there, inert (the wrapper checks ``is_on`` on every call), and is reused, not
@@ -47,8 +47,11 @@ class _Patches(Patcher):
         super().undo()
 
 
+_OWN_ADAPTERS = ("xgboost", "lightgbm")  # estimators whose own adapter records them (one run, not two)
+
+
 def _foreign(cls: type) -> bool:
-    return any((getattr(k, "__module__", "") or "").split(".")[0] == "xgboost" for k in cls.__mro__)
+    return any((getattr(k, "__module__", "") or "").split(".")[0] in _OWN_ADAPTERS for k in cls.__mro__)
 
 
 def _subclasses(root: type) -> list[type]:
