@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from _common import (BENCH, child_result, clean_env, emit, interleave, installed, median, peers, record, run_child,
+from _common import (BENCH, child_result, clean_env, emit, installed, median, peers, record, run_child,
                      section, table, tmpdir, verdict)
 
 GOAL_RATIO = 1.02

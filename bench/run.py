@@ -1,6 +1,6 @@
 """Run the autotrack benchmarks: ``python bench/run.py [--quick] [--only NAME[,NAME]] [--json OUT]``.
 
-Workloads: import, hotpath, training, scale, checkpoints, http, registry, system, search
+Workloads: import, hotpath, training, scale, checkpoints, http, registry, system, search, perrun
 (docs/benchmarks.md). Every figure is measured against a baseline in the same run, interleaved,
 as medians and ratios, and ends in ``VERDICT PASS|MISS|SKIP`` lines. The exit status is 0
 unless a workload crashed: a MISS is a measurement (this machine may be noisy), not an error.
@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _common  # noqa: E402
 
-WORKLOADS = ("import", "hotpath", "training", "scale", "checkpoints", "http", "registry", "system", "search")
+WORKLOADS = ("import", "hotpath", "training", "scale", "checkpoints", "http", "registry", "system", "search", "perrun")
 
 
 def machine() -> dict[str, object]:
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             module = __import__(f"_{name}")
             if name == "training":
                 module.run(args.quick, training_only, args.repeats)
-            elif name in ("system", "search"):
+            elif name in ("system", "search", "perrun"):
                 module.run(args.quick, args.repeats)
             else:
                 module.run(args.quick)

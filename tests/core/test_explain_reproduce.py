@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import pytest
 
@@ -124,7 +125,11 @@ def test_unseeded_runs_differ_by_random_state_and_the_cli_says_so(repo, capsys):
     assert json.loads(capsys.readouterr().out)["explain"]["causes"][0]["cause"] == "random"
 
 
-def test_reproduce_unseeded_plain_script_from_the_cli(repo, capsys):
+def test_reproduce_unseeded_plain_script_from_the_cli(repo, capsys, monkeypatch):
+    # Importing Ray (tests/integrations/test_ray.py, earlier in the same suite process) puts its
+    # vendored packages' folder on sys.path: this process would then list packages (colorama) that
+    # the fresh interpreter of the recorded script did not have
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if "thirdparty_files" not in p])
     a = record(repo)
     uri = os.path.join(repo, "store")
     assert main(["reproduce", a.id[:8], "--uri", uri]) == 1  # data/ is ignored by git: not in the worktree

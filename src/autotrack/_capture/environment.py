@@ -20,6 +20,8 @@ import time
 from typing import Any, Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
+from autotrack._capture.gitcache import GitCache, once
+
 __all__ = ["capture_environment", "capture_git", "GIT_DIFF_CAP_BYTES"]
 
 # A diff can be as large as a vendored data file; past this it is noise that bloats every run.
@@ -232,7 +234,7 @@ def _gpus_nvidia_smi() -> list[dict[str, Any]]:
 
 def _gpus() -> list[dict[str, Any]]:
     """Frameworks know what the process actually sees; nvidia-smi covers the rest."""
-    for probe in (_gpus_torch, _gpus_tensorflow, _gpus_nvidia_smi):
+    for probe in (_gpus_torch, _gpus_tensorflow, lambda: once(f"nvidia-smi {shutil.which('nvidia-smi')}", _gpus_nvidia_smi)):
         gpus = _safe(probe)
         if gpus:
             return gpus
@@ -370,6 +372,21 @@ def capture_git(path: str, exclude: Sequence[str] = ()) -> dict[str, Any] | None
         return None
 
 
+_GIT = GitCache()  # git facts, read again only when HEAD, the index or a changed file moved (gitcache)
+
+
+def _fixed() -> dict[str, Any]:
+    return {  # per process
+        "python": {"version": _safe(platform.python_version), "implementation": _safe(platform.python_implementation),
+                   "executable": sys.executable},
+        "platform": {"system": _safe(platform.system), "release": _safe(platform.release),
+                     "machine": _safe(platform.machine), "platform": _safe(platform.platform)},
+        "hostname": _safe(socket.gethostname),
+        "cpu": _safe(_cpu, {"model": None, "count": None, "usable": None}),
+        "memory": _safe(_memory, {"total_bytes": None}),
+    }
+
+
 def capture_environment(script_dir: str | None = None, exclude: Sequence[str] = ()) -> dict[str, Any]:
     """Everything needed to explain a run later, as plain JSON types for any backend.
 
@@ -380,27 +397,19 @@ def capture_environment(script_dir: str | None = None, exclude: Sequence[str] = 
     script = _safe(_script)
     git_dir = script_dir or (os.path.dirname(script) if script else None) or _safe(os.getcwd)
     packages = _safe(_packages, {})
+    fixed = once("fixed", _fixed)  # what cannot change within a process: read by its first run only
     env: dict[str, Any] = {
-        "python": {
-            "version": _safe(platform.python_version),
-            "implementation": _safe(platform.python_implementation),
-            "executable": sys.executable,
-        },
-        "platform": {
-            "system": _safe(platform.system),
-            "release": _safe(platform.release),
-            "machine": _safe(platform.machine),
-            "platform": _safe(platform.platform),
-        },
-        "hostname": _safe(socket.gethostname),
+        "python": dict(fixed["python"]),
+        "platform": dict(fixed["platform"]),
+        "hostname": fixed["hostname"],
         "hardware": {
-            "cpu": _safe(_cpu, {"model": None, "count": None, "usable": None}),
-            "memory": _safe(_memory, {"total_bytes": None}),
+            "cpu": dict(fixed["cpu"]),
+            "memory": dict(fixed["memory"]),
             "gpus": _gpus(),
         },
         "packages": packages,
         "frameworks": _safe(lambda: _frameworks(packages), {}),
-        "git": capture_git(git_dir, exclude) if git_dir else None,
+        "git": _GIT.get(git_dir, exclude, capture_git, [script or ""]) if git_dir else None,
         "command": {
             "argv": [str(a) for a in getattr(sys, "argv", [])],
             "cwd": _safe(os.getcwd),

@@ -1,0 +1,135 @@
+"""Workload 9: the fixed cost of one run, per phase, and a loop of many short fits in one process.
+
+Short fits pay a run's fixed cost (environment capture, git, writing the run, finish) every time;
+a user who runs 1,000 small fits or a search with many candidates pays it 1,000 times. Three figures:
+
+- per phase, on the training thread, in process (perf_counter, medians of many runs):
+  ``start_run`` (with params), the first ``log_metrics``, ``finish``; and the environment
+  capture's own time on its thread (``capture_seconds``, first run and the runs after it);
+- 20,000 ``log_metrics`` calls, ``finish()`` included, per call;
+- 100 x ``LogisticRegression.fit`` in one child process with ``autotrack.autolog()`` against the
+  same loop untracked, interleaved child processes, ratio per fit.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from _common import (BENCH, child_result, clock, emit, interleave, median, record, run_child, section, table,
+                     tmpdir, verdict)
+
+GOAL_PHASE_MS = 1.0  # nothing on the training thread above 1 ms per run phase
+GOAL_HOT_US = 3.0  # 20,000 calls including finish()
+GOAL_LOOP_RATIO = 1.5  # 100 x LogisticRegression, per fit (the issue's goal for one short fit)
+HOT_CALLS = 20_000
+
+
+def phases(runs: int, store: str) -> dict[str, list[float]]:
+    """Seconds per phase for ``runs`` runs made one after another in this process."""
+    import autotrack
+
+    out: dict[str, list[float]] = {"start_run": [], "first log_metrics": [], "log_params": [], "finish": []}
+    ids = []
+    for i in range(runs):
+        t0 = clock()
+        run = autotrack.start_run(uri=store, params={"lr": 0.1, "i": i})
+        t1 = clock()
+        run.log_metrics({"loss": 1.0}, step=0)
+        t2 = clock()
+        run.log_params({"extra": i})
+        t3 = clock()
+        for step in range(1, 20):
+            run.log_metrics({"loss": 1.0 / step}, step=step)
+        t4 = clock()
+        run.finish()
+        t5 = clock()
+        out["start_run"].append(t1 - t0)
+        out["first log_metrics"].append(t2 - t1)
+        out["log_params"].append(t3 - t2)
+        out["finish"].append(t5 - t4)
+        ids.append(run.id)
+    captures = {r.id: (r.environment or {}).get("capture_seconds") for r in autotrack.runs(uri=store)}
+    out["capture (first run, own thread)"] = [captures.get(ids[0]) or float("nan")]
+    out["capture (later runs, own thread)"] = [captures.get(i) or float("nan") for i in ids[1:]]
+    return out
+
+
+def hot(n: int, store: str) -> float:
+    import autotrack
+
+    run = autotrack.start_run(uri=store)
+    log = run.log_metrics
+    t0 = clock()
+    for i in range(n):
+        log({"loss": i * 0.001}, step=i)
+    run.finish()
+    return clock() - t0
+
+
+def loop_child(mode: str, fits: int, folder: str) -> float:
+    """The child: ``fits`` LogisticRegression fits, timed together (autolog's set-up included)."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    os.chdir(folder)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 20))
+    y = (x[:, 0] + rng.normal(size=2000) > 0).astype(int)
+    LogisticRegression(max_iter=500).fit(x, y)  # warm sklearn's own first-call costs for both modes
+    t0 = clock()
+    if mode == "autotrack":
+        import autotrack
+
+        autotrack.autolog(uri=os.path.join(folder, "runs"))
+    for _ in range(fits):
+        LogisticRegression(max_iter=500).fit(x, y)
+    elapsed = clock() - t0
+    if mode == "autotrack":
+        found = autotrack.runs(uri=os.path.join(folder, "runs"))  # waits for this process's pending writes
+        assert len(found) == fits and all(r.status == "finished" for r in found), len(found)
+    return elapsed
+
+
+def run(quick: bool, repeats: int | None = None) -> None:
+    import autotrack  # noqa: F401 - imported before timing, like a user's script
+
+    n_runs = 20 if quick else 60
+    section(f"9. per-run fixed cost: phases of {n_runs} runs in one process, 20,000 calls + finish, 100 short fits")
+    store = tmpdir("perrun")
+    phases(2, store)  # warm: imports, the package scan
+    got = phases(n_runs, tmpdir("perrun"))
+    rows = [[name, median(ts) * 1e3, max(ts) * 1e3] for name, ts in got.items()]
+    table(rows, ["phase", "median ms", "max ms"])
+    record("perrun", phases_ms={k: median(v) * 1e3 for k, v in got.items()})
+    worst = max(median(got[k]) for k in ("start_run", "first log_metrics", "log_params", "finish")) * 1e3
+    verdict("perrun", "training-thread cost of the slowest run phase (median)", worst, GOAL_PHASE_MS, " ms")
+
+    hot_times = [hot(HOT_CALLS, tmpdir("perrun-hot")) for _ in range(3 if quick else 7)]
+    per_call = median(hot_times) / HOT_CALLS * 1e6
+    record("perrun", hot_us_per_call_with_finish=per_call)
+    verdict("perrun", f"{HOT_CALLS:,} log_metrics calls incl. finish(), per call", per_call, GOAL_HOT_US, " us")
+
+    fits = 20 if quick else 100
+
+    def case(mode: str):  # noqa: ANN202
+        def once() -> float:
+            return child_result(run_child([os.path.join(BENCH, "_perrun.py"), mode, str(fits), tmpdir("loop")]))[
+                "seconds"]
+        return once
+
+    times = interleave({"none": case("none"), "autotrack": case("autotrack")}, repeats or (2 if quick else 5),
+                       warmup=0)
+    base = median(times["none"])
+    table([[m, median(ts) / fits * 1e3, median(ts) / base] for m, ts in times.items()],
+          ["mode", "median ms per fit", "x none"])
+    ratio = median(times["autotrack"]) / base
+    record("perrun", loop_fits=fits, loop_ms_per_fit={m: median(ts) / fits * 1e3 for m, ts in times.items()})
+    verdict("perrun", f"{fits} x LogisticRegression in one process, per fit", ratio, GOAL_LOOP_RATIO, "x",
+            detail=f"+{(median(times['autotrack']) - base) / fits * 1e3:.1f} ms a fit")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, BENCH)
+    mode, count, where = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    emit({"seconds": loop_child(mode, count, where)})
