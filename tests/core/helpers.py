@@ -1,4 +1,5 @@
-"""Small helpers shared by core tests: running a Python snippet in a fresh interpreter."""
+"""Small helpers shared by the tests: running a Python snippet in a fresh interpreter; the one run
+a store holds."""
 
 from __future__ import annotations
 
@@ -19,3 +20,12 @@ def python(code: str, *, env: dict[str, str] | None = None, wait: bool = True, t
     if not wait:
         return subprocess.Popen(args, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
     return subprocess.run(args, env=full_env, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def only_run(store: str):
+    """The single run in ``store`` (an adapter that made two runs, or none, fails here, naming them)."""
+    import autotrack
+
+    runs = autotrack.runs(uri=store)
+    assert len(runs) == 1, [(r.name, r.framework, r.status) for r in runs]
+    return runs[0]

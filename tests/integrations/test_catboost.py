@@ -14,7 +14,7 @@ from autotrack._autolog import is_on
 from autotrack._capture.data import fingerprint
 from autotrack._safety import AutotrackWarning
 from autotrack.backends import register_backend
-from tests.core.helpers import python
+from tests.core.helpers import only_run, python
 from tests.dead_store import DeadStore
 
 catboost = pytest.importorskip("catboost")
@@ -60,11 +60,6 @@ def on(store):
     autotrack.autolog(uri=store, frameworks=["catboost", "sklearn"])
     return store
 
-
-def only_run(store):
-    runs = autotrack.runs(uri=store)
-    assert len(runs) == 1, [(r.name, r.framework) for r in runs]
-    return runs[0]
 
 
 def test_fit_records_params_metrics_early_stopping_seed_data_importance_and_model(on, tmp_path):

@@ -15,7 +15,7 @@ from autotrack._autolog import is_on
 from autotrack._capture.data import fingerprint
 from autotrack._safety import AutotrackWarning
 from autotrack.backends import register_backend
-from tests.core.helpers import python
+from tests.core.helpers import only_run, python
 from tests.dead_store import DeadStore
 
 sklearn = pytest.importorskip("sklearn")
@@ -59,11 +59,6 @@ def on(store):
     autotrack.autolog(uri=store, frameworks=["sklearn", "xgboost"])
     return store
 
-
-def only_run(store):
-    runs = autotrack.runs(uri=store)
-    assert len(runs) == 1, [(r.name, r.framework) for r in runs]
-    return runs[0]
 
 
 def load_model(run, tmp_path):

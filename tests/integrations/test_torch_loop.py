@@ -13,7 +13,7 @@ from autotrack._autolog import is_on
 from autotrack._capture.data import fingerprint
 from autotrack._safety import AutotrackWarning
 from autotrack.backends import register_backend
-from tests.core.helpers import python
+from tests.core.helpers import only_run, python
 from tests.dead_store import DeadStore
 
 torch = pytest.importorskip("torch")
@@ -53,11 +53,6 @@ def on(store):
     autotrack.autolog(uri=store, frameworks=["torch"])
     return store
 
-
-def only_run(store):
-    runs = autotrack.runs(uri=store)
-    assert len(runs) == 1, [(r.name, r.framework, r.status) for r in runs]
-    return runs[0]
 
 
 def end_run():

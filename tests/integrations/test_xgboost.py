@@ -17,7 +17,7 @@ from autotrack._autolog import is_on
 from autotrack._capture.data import fingerprint
 from autotrack._safety import AutotrackWarning
 from autotrack.backends import register_backend
-from tests.core.helpers import python
+from tests.core.helpers import only_run, python
 from tests.dead_store import DeadStore
 
 xgb = pytest.importorskip("xgboost")
@@ -62,11 +62,6 @@ def on(store):
     autotrack.autolog(uri=store, frameworks=["xgboost", "sklearn"])
     return store
 
-
-def only_run(store):
-    runs = autotrack.runs(uri=store)
-    assert len(runs) == 1, [(r.name, r.framework) for r in runs]
-    return runs[0]
 
 
 class Boom(Exception):
