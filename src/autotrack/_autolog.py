@@ -69,10 +69,25 @@ def check_register_as(name: Any) -> None:
         raise ValueError(f"register_as: {exc}") from None
 
 
-def _guard(kind: str) -> Any:
-    from autotrack._safety import guard
+class _guard:
+    """``_safety.guard`` that imports ``_safety`` (and with it ``logging``) only when something
+    failed: ``autolog()`` enters a guard on every call, and its imports are kept to a handful."""
 
-    return guard(kind)
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+        if not isinstance(exc, Exception):  # no error, or KeyboardInterrupt/SystemExit: not ours to stop
+            return False
+        from autotrack._safety import report
+
+        report(self.kind, exc)
+        return True
 
 
 def _import(module: str) -> Any:

@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover - autolog() reads states here: its imports are kept few
+    from typing import Any
 
 __all__ = [
     "REPLAY_ENV",

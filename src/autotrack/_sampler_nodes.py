@@ -114,10 +114,12 @@ def start_node_sampler(uri: str | None, explicit: bool | None) -> "NodeSampler |
     """From ``autolog()``: on local rank 0 of a node other than rank 0's, sample this node into
     the job's run (once per process). Elsewhere, or with system metrics off: nothing."""
     global _node_sampler
+    place = placement()
+    if place is None or not place.node_leader or place.job is None:
+        return None  # the common case, a single machine: decided without importing the sampler (logging)
     from autotrack._sampler import wanted
 
-    place = placement()
-    if place is None or not place.node_leader or place.job is None or not wanted(explicit)[0]:
+    if not wanted(explicit)[0]:
         return None
     with _lock:
         if _node_sampler is None:
