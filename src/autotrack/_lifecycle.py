@@ -47,6 +47,12 @@ def _finish_all(status: str, error: str | None) -> None:
                 run.finish(status, error)
         except Exception:  # noqa: BLE001 - ending the program; nothing else to do
             pass
+    try:  # and the runs that ended earlier, still being delivered in the background
+        from autotrack._pending import wait_all
+
+        wait_all()
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def _at_exit() -> None:

@@ -30,7 +30,11 @@ def _backend(uri: str | None) -> Any:
     from autotrack._config import resolve_uri
     from autotrack.backends.base import backend_for
 
-    return registry_of(backend_for(resolve_uri(uri)))
+    from autotrack import _pending
+
+    backend = backend_for(resolve_uri(uri))
+    _pending.wait(backend)  # a model registered from a run that just ended: it is in the store
+    return registry_of(backend)
 
 
 def _write(backend: Any, name: str, request: dict[str, Any]) -> dict[str, Any]:

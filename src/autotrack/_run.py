@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 from autotrack import _events, _lifecycle, _rng, _sampler
 from autotrack._capture import seeds as _seeds
-from autotrack._config import resolve_experiment, resolve_uri
+from autotrack._config import env_flag, resolve_experiment, resolve_uri
 from autotrack._safety import guard, report, strict
 from autotrack._staging import stage
 from autotrack._values import check_metrics, flatten, text, to_epoch, to_json, to_step
@@ -273,15 +273,21 @@ class Run:
         else:
             hook_error = None
         sampler = self._sampler
-        if sampler is not None:
-            sampler.stop()  # its last sample goes in before the status
-        end = _now_iso()
         writer = self._writer
+        # a failing store or sampler (a warning said so) is waited for, as is strict mode: the rest is spooled now
+        wait = writer.error is not None or getattr(sampler, "error", None) is not None or strict() or \
+            env_flag("AUTOTRACK_FINISH_WAIT")
+        if sampler is not None:
+            sampler.stop(wait=wait)  # its last sample goes in before the run's last write
+            writer.before_end = sampler.stop
+        end = _now_iso()
         writer.put(("status", {"status": status, "end_time": end, "error": error}))
         writer.update_doc(status=status, end_time=end)
         self._put = self._ended
         deactivate(self)
-        writer.close(_float_env("AUTOTRACK_EXIT_TIMEOUT", 60.0))  # what it could not deliver, it spooled and said
+        # The store is not waited for (docs/api.md, "How runs end"; _pending) unless said above; strict
+        # mode's promise is to raise the writer's errors here. What it cannot deliver, it spools and says.
+        writer.close(_float_env("AUTOTRACK_EXIT_TIMEOUT", 60.0), wait=wait)
         error = writer.error or (sampler.error if sampler is not None else None) or hook_error
         if strict() and error is not None:
             raise error

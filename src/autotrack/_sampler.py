@@ -106,10 +106,11 @@ class Sampler:
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """End the sampling (one last sample if any was taken) and wait for the thread."""
+    def stop(self, timeout: float = 10.0, wait: bool = True) -> None:
+        """End the sampling (one last sample if any was taken) and wait for the thread (or, with
+        ``wait=False``, let the run's writer wait for it before the run's last write)."""
         self._stop.set()
-        if self._thread.ident is not None and self._thread is not threading.current_thread():
+        if wait and self._thread.ident is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
     def describe(self, wait: float = 10.0) -> dict[str, Any]:
@@ -179,7 +180,9 @@ def for_run(run: Any, chosen: Plan) -> Sampler | None:
         disks["store"] = backend.root
 
     def emit(stamp: int, figures: dict[str, float]) -> None:
-        run._put(("m", stamp, run._step, None, figures))
+        writer = getattr(run, "_writer", None)  # not run._put: the last sample may follow finish()
+        if writer is not None:
+            writer.put(("m", stamp, run._step, None, figures))
 
     return Sampler(run.id[:8], emit, chosen.prefix, disks, interval()).start()
 

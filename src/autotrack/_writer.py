@@ -23,6 +23,7 @@ import time
 from collections import deque
 from typing import Any, Callable
 
+from autotrack import _pending as _ended_runs
 from autotrack._rundoc import RunDocument
 from autotrack._safety import report
 from autotrack._segment import Segment, count_points, prune
@@ -73,6 +74,8 @@ class Writer:
         self._wake = threading.Event()
         self._busy = threading.Lock()  # the writer thread's, but while it waits on the store
         self._closing = False
+        self._closing_lock = threading.Lock()
+        self.before_end: Callable[[], None] | None = None  # run by this thread once the run ended
         self._abandoned = False
         self._closed = False
         self._delivered = False
@@ -104,6 +107,8 @@ class Writer:
         it, or did not take it within ``timeout`` (it stays queued and is retried)."""
         if self._closed:
             return self._delivered
+        if self._closing:  # ended in the background: flushing is waiting for that
+            return self.wait_closed() if threading.current_thread() is not self._thread else self._delivered
         item = _Flush()
         self.queue.append(("flush", item))
         self._wake.set()
@@ -112,18 +117,40 @@ class Writer:
     def update_doc(self, **fields: Any) -> None:
         self.queue.append(("doc", fields))
 
-    def close(self, timeout: float | None = 60.0) -> bool:
-        """Deliver everything, waiting ``timeout`` seconds in all; what is left then is spooled."""
+    def close(self, timeout: float | None = 60.0, wait: bool = True) -> bool:
+        """Deliver everything within ``timeout`` seconds; what is left then is spooled. With
+        ``wait=False`` the writer thread does it in the background (``_pending``: reads of this
+        store and the process's exit wait for it) and this returns False at once."""
         if timeout is not None:
             self._deadline = time.monotonic() + timeout
+        if not wait:
+            self._closing = True
+            self._wake.set()
+            _ended_runs.add(self)
+            return False
         self.flush(timeout)
         self._closing = True
         self._wake.set()
-        self._thread.join(None if timeout is None else max(0.0, self._deadline - time.monotonic()) + 0.5)
-        if self._thread.is_alive():
-            self._abandon()  # the store is stuck in a call: spool from here, since a daemon thread dies with the process
-        self._closed = True
+        return self.wait_closed()
+
+    def wait_closed(self) -> bool:
+        """Wait for the writer thread to end (up to the close's deadline); True if all was delivered."""
+        with self._closing_lock:
+            if not self._closed:
+                left = None if self._deadline == math.inf else max(0.0, self._deadline - time.monotonic())
+                self._thread.join(None if left is None else left + 0.5)
+                if self._thread.is_alive():
+                    self._abandon()  # the store is stuck in a call: spool from here (a daemon thread dies with the process)
+                self._closed = True
+                self._release()
+        _ended_runs.done(self)
         return self._delivered
+
+    def _release(self) -> None:
+        """Let go of what a delivered run no longer needs, so that an ended run holds no buffers."""
+        self.queue = deque()
+        self._segment = Segment()
+        self._start = self._on_start = None
 
     # -- the writer thread ----------------------------------------------------------------
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -147,6 +174,9 @@ class Writer:
         finally:
             if self._busy.locked():
                 self._busy.release()
+            if self._closing and not self._abandoned:  # delivered (or spooled): nothing left to wait for
+                self._release()
+                _ended_runs.done(self)
 
     def _loop(self) -> None:
         try:
@@ -178,6 +208,11 @@ class Writer:
             except Exception as exc:  # noqa: BLE001 - the writer must outlive any one failure
                 self._failed("the background writer", exc)
             if closing and not self.queue:
+                if self.before_end is not None:  # the sampler's last sample, before the last write
+                    end, self.before_end = self.before_end, None
+                    self._call(end)
+                    self._wake.set()
+                    continue
                 self._finish()
                 return
 

@@ -1,0 +1,69 @@
+"""Runs that have ended but whose writer is still delivering them to the store.
+
+``Run.finish()`` does not wait for the store (a loop of short fits would otherwise pay a flush
+per fit, and the next fit's start would wait on it): the writer delivers in the background.
+What makes that safe is said in docs/api.md ("How runs end"):
+
+- a read in the same process (``autotrack.runs``, ``get_run``, the model registry) first waits
+  for the pending writers of that store (``wait``): a process always reads its own writes;
+- process exit, an unhandled exception and SIGTERM wait for every pending writer (``wait_all``,
+  from ``_lifecycle``), with the same ``AUTOTRACK_EXIT_TIMEOUT`` as before, spooling the rest;
+- at most ``MAX_PENDING`` writers deliver at once: the next ``finish`` waits for the oldest, so a
+  process that makes thousands of runs holds the buffers of a few at most.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+__all__ = ["add", "done", "wait", "wait_all", "pending", "MAX_PENDING"]
+
+MAX_PENDING = 4
+_lock = threading.Lock()
+_writers: dict[Any, None] = {}  # insertion-ordered: the oldest first
+
+
+def add(writer: Any) -> None:
+    """A writer closing in the background; past ``MAX_PENDING`` the oldest is waited for here."""
+    with _lock:
+        _writers[writer] = None
+        over = list(_writers)[:-MAX_PENDING] if len(_writers) > MAX_PENDING else []
+    for old in over:
+        old.wait_closed()
+
+
+def done(writer: Any) -> None:
+    with _lock:
+        _writers.pop(writer, None)
+
+
+def pending(backend: Any = None) -> list[Any]:
+    with _lock:
+        return [w for w in _writers if backend is None or w.backend is backend]
+
+
+def wait(backend: Any) -> None:
+    """Before a read of ``backend``'s store: its runs ended in this process are all in it."""
+    for writer in pending(backend):
+        writer.wait_closed()
+
+
+def wait_all() -> None:
+    """At exit or on SIGTERM: deliver (or spool) every run that ended in the background."""
+    for writer in pending():
+        try:
+            writer.wait_closed()
+        except Exception:  # noqa: BLE001 - ending the program; the next writer still gets its turn
+            pass
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()
+    _writers.clear()  # the parent's writer threads are not in the child: the parent delivers them
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
