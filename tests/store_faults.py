@@ -63,10 +63,11 @@ class StoreFaultCases:
         run = _record(uri, tmp_path)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            run.finish()
+            run.finish()  # returns before the store is tried (docs/api.md, "How runs end")
+            assert run.flush() is False  # waits for the background delivery: not delivered, spooled
         text = " ".join(str(w.message) for w in caught if issubclass(w.category, AutotrackWarning))
         assert "(300 metric point(s)), 1 artifact(s)" in text, text
-        assert run.flush() is False  # answered at once: not delivered
+        assert run.flush() is False  # answered at once now
         faults.clear()
         assert cli(["sync", str(tmp_path / "spool")]) == 0
         _check_complete(autotrack.get_run(run.id, uri=store_uri))
@@ -84,6 +85,8 @@ class StoreFaultCases:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             run.finish()
+            assert time.monotonic() - started < 1  # the store is not waited for here ...
+            run.flush()  # ... but here, for at most AUTOTRACK_EXIT_TIMEOUT: then the rest is spooled
         assert time.monotonic() - started < 6
         text = " ".join(str(w.message) for w in caught if issubclass(w.category, AutotrackWarning))
         assert "3900 metric point(s)" in text, text  # the true number: the 100 before were delivered

@@ -279,9 +279,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from autotrack import _pending
     from autotrack._config import resolve_uri
     from autotrack.backends.base import backend_for
 
+    _pending.wait_all()  # called in-process (autotrack.cli.main): the runs that just ended have spooled
     root, exists = _spool_root(args)
     runs, artifacts = _spooled(root) if exists else ([], [])
     total = sum(len(segs) + 1 + len(_run_artifacts(folder)) for folder, segs in runs) + len(artifacts)

@@ -5,7 +5,9 @@ per fit, and the next fit's start would wait on it): the writer delivers in the 
 What makes that safe is said in docs/api.md ("How runs end"):
 
 - a read in the same process (``autotrack.runs``, ``get_run``, the model registry) first waits
-  for the pending writers of that store (``wait``): a process always reads its own writes;
+  for every pending writer (``wait``): a process always reads its own writes, whatever spelling
+  of the store's URI (a path, ``file://``, a symlink, a wrapper) the read uses. Waiting for all
+  rather than for "the same store" is cheap: there are at most ``MAX_PENDING`` of them;
 - process exit, an unhandled exception and SIGTERM wait for every pending writer (``wait_all``,
   from ``_lifecycle``), with the same ``AUTOTRACK_EXIT_TIMEOUT`` as before, spooling the rest;
 - at most ``MAX_PENDING`` writers deliver at once: the next ``finish`` waits for the oldest, so a
@@ -44,9 +46,10 @@ def pending(backend: Any = None) -> list[Any]:
         return [w for w in _writers if backend is None or w.backend is backend]
 
 
-def wait(backend: Any) -> None:
-    """Before a read of ``backend``'s store: its runs ended in this process are all in it."""
-    for writer in pending(backend):
+def wait(backend: Any = None) -> None:
+    """Before a read of a store: the runs ended in this process are all in it. Every pending
+    writer is waited for, not only ``backend``'s: two URIs can name one store."""
+    for writer in pending():
         writer.wait_closed()
 
 

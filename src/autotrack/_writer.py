@@ -414,8 +414,9 @@ class Writer:
         fields, exc = got
         if exc is not None:
             self._failed("capturing the environment", exc)
-        else:
+        else:  # an event of its own: a segment holding only it is still written (the capture can end last)
             self._segment.other.update(fields)
+            self._segment.events += 1
 
     # -- the end ----------------------------------------------------------------------------
     def _finish(self) -> None:

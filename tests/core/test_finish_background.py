@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -134,3 +135,26 @@ def test_sigterm_after_finish_still_delivers_the_ended_run(tmp_path):
     assert proc.returncode == -signal.SIGTERM
     record = autotrack.get_run(run_id, uri=str(tmp_path / "runs"))
     assert record.status == "finished" and len(record.metrics["loss"]) == 100
+
+
+def test_a_capture_that_ends_after_the_last_segment_is_still_written(store, monkeypatch):
+    """The run's status went out in a segment of its own before the environment capture ended:
+    the environment then travels alone, in one more segment, and is not dropped."""
+    import autotrack._capture.environment as environment
+
+    real = environment.capture_environment
+    released = threading.Event()
+
+    def late(*args, **kwargs):  # noqa: ANN002, ANN003
+        released.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(environment, "capture_environment", late)
+    monkeypatch.setenv("AUTOTRACK_FLUSH_SECONDS", "0")
+    run = autotrack.start_run(uri=store)
+    run.log_metrics({"loss": 1.0})
+    run.finish()
+    time.sleep(0.3)  # the writer writes the status segment while the capture still runs
+    released.set()
+    record = autotrack.get_run(run.id, uri=store)
+    assert record.status == "finished" and record.environment.get("python")
