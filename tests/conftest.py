@@ -56,6 +56,9 @@ def _isolated_store(tmp_path, monkeypatch):
     import autotrack._safety as _safety
 
     _safety._warned.clear()  # "warned once per kind" is per process; each test starts afresh
+    import autotrack._sampler as _sampler
+
+    _sampler._notes = None  # what the system probe found is per process too (tests fake NVML)
     yield
     import autotrack._run as _run
 

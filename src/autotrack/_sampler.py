@@ -10,7 +10,9 @@ Why it costs the training thread nothing: psutil and NVML are imported and calle
 only; the step is ``Run._step``, an attribute ``log_metrics`` stores anyway (no lock, no call);
 the figures join the writer's queue as any metric call does. The first sample comes one interval
 after the start (CPU percentages need two readings), and one more at the end of a run that got
-any, so a run shorter than the interval records none. A failure is one warning (strict mode: the
+any, so a run shorter than the interval records none. After the first run of a process, a run's
+probe waits a second (half the interval at most) before reading anything: a short fit in a loop
+of fits then costs no probe (issue 20), and its notes are the first probe's. A failure is one warning (strict mode: the
 error is raised by ``Run.finish``) and the sampling goes on.
 """
 
@@ -21,6 +23,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from autotrack._launch import Launched, launch
 from autotrack._safety import report
 
 __all__ = ["Plan", "Sampler", "plan", "interval", "wanted", "GROUPS"]
@@ -30,6 +33,8 @@ MIN_SECONDS = 1.0
 # the first part of a series name after system/ (or after system/<node>/ in a multi-node run)
 GROUPS = ("process", "cpu", "memory", "swap", "disk", "network", "gpu")
 _OFF = {"0", "false", "no", "off"}
+_PROBE_AFTER = 1.0  # seconds: a run's probe waits this long, once a first probe told the notes
+_notes: dict[str, str] | None = None  # that first probe's notes (sources, versions): the process's
 
 
 def interval() -> float:
@@ -100,17 +105,18 @@ class Sampler:
         self._what = what
         self._stop = threading.Event()
         self._probed = threading.Event()
-        self._thread = threading.Thread(target=self._main, name=f"autotrack-system-{name}", daemon=True)
+        self._name = f"autotrack-system-{name}"
+        self._thread: Launched | None = None
 
     def start(self) -> "Sampler":
-        self._thread.start()
+        self._thread = launch(self._main, self._name)  # the caller does not wait for it to run (_launch)
         return self
 
     def stop(self, timeout: float = 10.0, wait: bool = True) -> None:
         """End the sampling (one last sample if any was taken) and wait for the thread (or, with
         ``wait=False``, let the run's writer wait for it before the run's last write)."""
         self._stop.set()
-        if wait and self._thread.ident is not None and self._thread is not threading.current_thread():
+        if wait and self._thread is not None and not self._thread.is_current():
             self._thread.join(timeout)
 
     def describe(self, wait: float = 10.0) -> dict[str, Any]:
@@ -122,6 +128,17 @@ class Sampler:
         return out
 
     def _main(self) -> None:
+        global _notes
+        first = self.every
+        if _notes is not None:  # what each source says was probed by an earlier run of this process
+            self.notes = dict(_notes)
+            self._probed.set()
+            # A run shorter than this (most fits of a loop of short fits) records no sample: it
+            # then costs no probe either (psutil walks every process of the machine: ~4 ms).
+            waited = min(_PROBE_AFTER, self.every / 2)
+            if self._stop.wait(waited):
+                return
+            first -= waited
         probe = None
         try:
             from autotrack import _starter
@@ -132,6 +149,7 @@ class Sampler:
                 system.import_sources()
             probe = system.Probe(self._disks)
             self.notes = dict(probe.notes)
+            _notes = dict(probe.notes)
         except Exception as exc:  # noqa: BLE001 - psutil broken on this platform: one warning
             self.notes = {"error": f"{type(exc).__name__}: {exc}"}
             self._failed(exc)
@@ -140,8 +158,9 @@ class Sampler:
         if probe is None:
             return
         try:
-            while not self._stop.wait(self.every):
+            while not self._stop.wait(first):
                 self._sample(probe)
+                first = self.every
             if self.samples:
                 self._sample(probe)  # the end of the run, as it was
         finally:

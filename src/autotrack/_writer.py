@@ -24,6 +24,7 @@ from collections import deque
 from typing import Any, Callable
 
 from autotrack import _pending as _ended_runs
+from autotrack._launch import launch
 from autotrack._rundoc import RunDocument
 from autotrack._safety import report
 from autotrack._segment import Segment, count_points, prune
@@ -90,8 +91,8 @@ class Writer:
         self._set_aside_count = self._set_aside_points = 0  # segments refused for good, in the spool
         self._last_write = time.monotonic()
         self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, name=f"autotrack-writer-{self.run_id[:8]}", daemon=True)
-        self._thread.start()
+        # started by the launcher thread: the training thread does not wait for the hand-over (_launch)
+        self._thread = launch(self._main, f"autotrack-writer-{self.run_id[:8]}")
 
     @property
     def doc(self) -> dict[str, Any]:
@@ -108,7 +109,7 @@ class Writer:
         if self._closed:
             return self._delivered
         if self._closing:  # ended in the background: flushing is waiting for that
-            return self.wait_closed() if threading.current_thread() is not self._thread else self._delivered
+            return self.wait_closed() if not self._thread.is_current() else self._delivered
         item = _Flush()
         self.queue.append(("flush", item))
         self._wake.set()
@@ -139,7 +140,7 @@ class Writer:
             if not self._closed:
                 left = None if self._deadline == math.inf else max(0.0, self._deadline - time.monotonic())
                 self._thread.join(None if left is None else left + 0.5)
-                if self._thread.is_alive():
+                if self._thread.alive() or self._thread.error is not None:  # stuck, or never started
                     self._abandon()  # the store is stuck in a call: spool from here (a daemon thread dies with the process)
                 self._closed = True
                 self._release()
@@ -155,7 +156,7 @@ class Writer:
     # -- the writer thread ----------------------------------------------------------------
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Every store call (and every long wait) of the writer thread goes through here."""
-        if threading.current_thread() is not self._thread:
+        if not self._thread.is_current():
             return fn(*args)  # the run's end, spooling in this thread's place
         self._busy.release()
         try:

@@ -32,7 +32,9 @@ MiB, GiB = 2**20, 2**30
 EVERY = 0.3  # seconds between samples in these tests (a user's floor is 1 s: _sampler.MIN_SECONDS)
 
 
-def _sampler_threads() -> list[str]:
+def _sampler_threads(run=None) -> list[str]:
+    if run is not None and run._sampler is not None:  # started by the launcher thread (_launch): soon
+        assert run._sampler._thread.started.wait(5)
     return [t.name for t in threading.enumerate() if t.name.startswith("autotrack-system-")]
 
 
@@ -54,6 +56,7 @@ def sampled(tmp_path_factory):
     mp.setenv("AUTOTRACK_SYSTEM_METRICS_SECONDS", str(EVERY))
     mp.setenv("AUTOTRACK_STRICT", "1")
     mp.setitem(sys.modules, "pynvml", fake)
+    mp.setattr(_sampler, "_notes", None)  # probed anew (module scope: before the per-test reset)
     store = str(tmp_path_factory.mktemp("system") / "store")
     child = subprocess.Popen([sys.executable, "-c", f"import time; b = b'x' * ({CHILD_MB} * 2**20); "
                               "print('ready', flush=True); time.sleep(60)"], stdout=subprocess.PIPE)
@@ -62,7 +65,7 @@ def sampled(tmp_path_factory):
         fake.reset(procs=[[(os.getpid(), 5 * GiB), (child.pid, GiB), (4_000_000, 7 * GiB)], []])
         own_rss = psutil.Process().memory_info().rss
         with autotrack.start_run(name="sampled", uri=store) as run:
-            assert _sampler_threads() == [f"autotrack-system-{run.id[:8]}"]
+            assert _sampler_threads(run) == [f"autotrack-system-{run.id[:8]}"]
             for step in range(30):
                 run.log_metrics({"loss": 1.0 / (step + 1)}, step=step * 10)
                 time.sleep(0.04)
@@ -245,7 +248,7 @@ def _system_env(run) -> dict:
 
 def test_on_by_default_and_each_switch(monkeypatch, store) -> None:
     run = autotrack.start_run(uri=store)
-    assert _sampler_threads() == [f"autotrack-system-{run.id[:8]}"]
+    assert _sampler_threads(run) == [f"autotrack-system-{run.id[:8]}"]
     env = _system_env(run)
     assert env["on"] is True and env["interval_seconds"] == 10.0 and env["gpu"].startswith("absent: ")
 

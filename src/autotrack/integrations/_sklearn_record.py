@@ -21,6 +21,8 @@ import numpy as np
 import sklearn
 from sklearn.base import BaseEstimator
 
+from autotrack.integrations import _sklearn_metrics as fast
+
 __all__ = ["METRIC_ROWS", "MODEL_FORMATS", "clean", "estimator_params", "seeds", "training_metrics", "save_model"]
 
 METRIC_ROWS = 10_000
@@ -122,26 +124,39 @@ def _classifier_metrics(est: Any, X: Any, y: Any) -> dict[str, float]:
 
     out: dict[str, float] = {}
     pred = est.predict(X)
+    labels = fast.labels_of(y)  # the plain case: numpy (_sklearn_metrics), else sklearn.metrics
     y = np.asarray(y)
-    try:
-        out["training_accuracy"] = m.accuracy_score(y, pred)
-        p, r, f, _ = m.precision_recall_fscore_support(y, pred, average="weighted", zero_division=0)
-        out.update(training_precision=p, training_recall=r, training_f1=f)
-    except _EXPECTED:
-        pass
+    plain = fast.classification(labels, pred) if labels is not None else None
+    if plain is not None:
+        out.update(plain)
+    else:
+        try:
+            out["training_accuracy"] = m.accuracy_score(y, pred)
+            p, r, f, _ = m.precision_recall_fscore_support(y, pred, average="weighted", zero_division=0)
+            out.update(training_precision=p, training_recall=r, training_f1=f)
+        except _EXPECTED:
+            pass
     if not hasattr(est, "predict_proba"):
         return out
     proba = est.predict_proba(X)
-    labels = getattr(est, "classes_", None)
-    try:
-        out["training_log_loss"] = m.log_loss(y, proba, labels=labels)
-    except _EXPECTED:
-        pass
+    classes = getattr(est, "classes_", None)
+    loss = fast.log_loss(labels, proba, classes) if labels is not None else None
+    if loss is not None:
+        out["training_log_loss"] = loss
+    else:
+        try:
+            out["training_log_loss"] = m.log_loss(y, proba, labels=classes)
+        except _EXPECTED:
+            pass
+    auc = fast.roc_auc(labels, proba, classes) if labels is not None else None
+    if auc is not None:
+        out["training_roc_auc"] = auc
+        return out
     try:
         if getattr(proba, "ndim", 0) == 2 and proba.shape[1] == 2:
             out["training_roc_auc"] = m.roc_auc_score(y, proba[:, 1])
         else:
-            out["training_roc_auc"] = m.roc_auc_score(y, proba, multi_class="ovr", average="weighted", labels=labels)
+            out["training_roc_auc"] = m.roc_auc_score(y, proba, multi_class="ovr", average="weighted", labels=classes)
     except _EXPECTED:
         pass
     return out
@@ -151,6 +166,9 @@ def _regressor_metrics(est: Any, X: Any, y: Any) -> dict[str, float]:
     from sklearn import metrics as m
 
     pred = est.predict(X)
+    plain = fast.regression(y, pred)
+    if plain is not None:
+        return plain
     try:
         mse = m.mean_squared_error(y, pred)
         return {"training_r2": m.r2_score(y, pred), "training_mse": mse, "training_rmse": math.sqrt(mse),
