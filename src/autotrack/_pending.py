@@ -20,11 +20,12 @@ import os
 import threading
 from typing import Any
 
-__all__ = ["add", "done", "wait", "wait_all", "pending", "MAX_PENDING"]
+__all__ = ["add", "starting", "created", "done", "wait", "wait_all", "pending", "MAX_PENDING"]
 
 MAX_PENDING = 4
 _lock = threading.Lock()
 _writers: dict[Any, None] = {}  # insertion-ordered: the oldest first
+_starting: dict[Any, None] = {}  # writers that have not created their run in the store yet
 
 
 def add(writer: Any) -> None:
@@ -34,6 +35,17 @@ def add(writer: Any) -> None:
         over = list(_writers)[:-MAX_PENDING] if len(_writers) > MAX_PENDING else []
     for old in over:
         old.wait_closed()
+
+
+def starting(writer: Any) -> None:
+    """A new run's writer, until it has written the run's first document (``created``)."""
+    with _lock:
+        _starting[writer] = None
+
+
+def created(writer: Any) -> None:
+    with _lock:
+        _starting.pop(writer, None)
 
 
 def done(writer: Any) -> None:
@@ -47,8 +59,13 @@ def pending(backend: Any = None) -> list[Any]:
 
 
 def wait(backend: Any = None) -> None:
-    """Before a read of a store: the runs ended in this process are all in it. Every pending
+    """Before a read of a store: the runs ended in this process are all in it, and the runs
+    started in it are there too (their writer thread may not have run yet: ``_launch``). Every
     writer is waited for, not only ``backend``'s: two URIs can name one store."""
+    with _lock:
+        new = list(_starting)
+    for writer in new:
+        writer.wait_created(10.0)
     for writer in pending():
         writer.wait_closed()
 
@@ -66,6 +83,7 @@ def _after_fork_in_child() -> None:
     global _lock
     _lock = threading.Lock()
     _writers.clear()  # the parent's writer threads are not in the child: the parent delivers them
+    _starting.clear()
 
 
 if hasattr(os, "register_at_fork"):

@@ -109,7 +109,9 @@ def check_metrics(values: dict[Any, Any]) -> tuple[dict[str, Any], list[TypeErro
 
     The writer can encode whatever this returns, so a bad entry costs that entry only: it is
     refused here, on the caller's thread, and never reaches a segment. A one-element torch tensor
-    is only detached here: ``.item()`` would wait for the GPU at every logged step.
+    on an accelerator is only detached here: ``.item()`` would wait for the GPU at every logged
+    step; on the CPU it is read at once (the writer thread converting it later held the GIL the
+    training thread needed: 16 µs a call with two tensors, against 2 µs for floats).
     """
     out: dict[str, Any] = {}
     refused: list[TypeError] = []
@@ -124,7 +126,10 @@ def check_metrics(values: dict[Any, Any]) -> tuple[dict[str, Any], list[TypeErro
             if _is_torch_tensor(value):
                 if value.numel() != 1 or value.is_complex():
                     raise TypeError
-                out[key], deferred = value.detach(), True
+                if value.device.type == "cpu":  # no device to wait for: a number now (~1 µs) costs
+                    out[key] = to_number(value.item())  # less than the writer thread's GIL time later
+                else:
+                    out[key], deferred = value.detach(), True
             else:
                 out[key] = to_number(value)
         except Exception:  # noqa: BLE001 - any failure to convert means: not a number

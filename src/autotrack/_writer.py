@@ -91,6 +91,8 @@ class Writer:
         self._set_aside_count = self._set_aside_points = 0  # segments refused for good, in the spool
         self._last_write = time.monotonic()
         self.error: BaseException | None = None
+        self._created = threading.Event()  # the run's first document went to the store (or failed to)
+        _ended_runs.starting(self)
         # started by the launcher thread: the training thread does not wait for the hand-over (_launch)
         self._thread = launch(self._main, f"autotrack-writer-{self.run_id[:8]}")
 
@@ -134,6 +136,17 @@ class Writer:
         self._wake.set()
         return self.wait_closed()
 
+    def wait_created(self, timeout: float) -> None:
+        """Until the run's first document was written (a read in this process then finds the run)."""
+        end = time.monotonic() + timeout
+        while not self._created.wait(0.05):
+            if not self._thread.alive() or time.monotonic() > end:
+                return
+
+    def _mark_created(self) -> None:
+        self._created.set()
+        _ended_runs.created(self)
+
     def wait_closed(self) -> bool:
         """Wait for the writer thread to end (up to the close's deadline); True if all was delivered."""
         with self._closing_lock:
@@ -143,6 +156,7 @@ class Writer:
                 if self._thread.alive() or self._thread.error is not None:  # stuck, or never started
                     self._abandon()  # the store is stuck in a call: spool from here (a daemon thread dies with the process)
                 self._closed = True
+                self._mark_created()
                 self._release()
         _ended_runs.done(self)
         return self._delivered
@@ -173,6 +187,7 @@ class Writer:
         except _Abandoned:
             return
         finally:
+            self._mark_created()  # (a thread that ended early: nobody waits for it any more)
             if self._busy.locked():
                 self._busy.release()
             if self._closing and not self._abandoned:  # delivered (or spooled): nothing left to wait for
@@ -188,6 +203,7 @@ class Writer:
         except Exception as exc:  # noqa: BLE001
             self._failed("creating the run in the store", exc)
             self._rundoc.dirty = True
+        self._mark_created()
         self._rundoc.start_heartbeat()
         if self._on_start is not None:
             self._start = StartCapture(self._on_start, self.run_id)
