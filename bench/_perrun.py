@@ -1,11 +1,13 @@
 """Workload 9: the fixed cost of one run, per phase, and a loop of many short fits in one process.
 
 Short fits pay a run's fixed cost (environment capture, git, writing the run, finish) every time;
-a user who runs 1,000 small fits or a search with many candidates pays it 1,000 times. Three figures:
+a user who runs 1,000 small fits or a search with many candidates pays it 1,000 times. Four figures:
 
 - per phase, on the training thread, in process (perf_counter, medians of many runs):
   ``start_run`` (with params), the first ``log_metrics``, ``finish``; and the environment
   capture's own time on its thread (``capture_seconds``, first run and the runs after it);
+- the scikit-learn adapter's phases on the training thread (start, params and data, training
+  metrics, model save, end) for short ``LogisticRegression`` fits made one after another;
 - 20,000 ``log_metrics`` calls, ``finish()`` included, per call;
 - 100 x ``LogisticRegression.fit`` in one child process with ``autotrack.autolog()`` against the
   same loop untracked, interleaved child processes, ratio per fit.
@@ -22,6 +24,7 @@ from _common import (BENCH, child_result, clock, emit, interleave, median, recor
 GOAL_PHASE_MS = 1.0  # nothing on the training thread above 1 ms per run phase
 GOAL_HOT_US = 3.0  # 20,000 calls including finish()
 GOAL_LOOP_RATIO = 1.5  # 100 x LogisticRegression, per fit (the issue's goal for one short fit)
+GOAL_FIXED_MS = 5.0  # a run's fixed cost on the training thread (issue 20)
 HOT_CALLS = 20_000
 
 
@@ -52,6 +55,62 @@ def phases(runs: int, store: str) -> dict[str, list[float]]:
     captures = {r.id: (r.environment or {}).get("capture_seconds") for r in autotrack.runs(uri=store)}
     out["capture (first run, own thread)"] = [captures.get(ids[0]) or float("nan")]
     out["capture (later runs, own thread)"] = [captures.get(i) or float("nan") for i in ids[1:]]
+    return out
+
+
+def adapter_phases(fits: int, store: str) -> dict[str, list[float]]:
+    """Seconds per phase of the scikit-learn adapter on the training thread, for ``fits``
+    ``LogisticRegression`` fits under ``autolog()`` (the same data as the loop below): the run's
+    start (``start_run`` and the writer's launch), params and data fingerprints, the training
+    metrics, the model save (joblib, then ``log_artifact``), the run's end (``finish``)."""
+    import functools
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    import autotrack
+    from autotrack.integrations import _common
+    from autotrack.integrations import _sklearn_record as rec
+    from autotrack.integrations import sklearn as adapter
+
+    out: dict[str, list[float]] = {}
+    undo = []
+
+    def timed(owner, name: str, label: str) -> None:  # noqa: ANN001
+        real = getattr(owner, name)
+
+        @functools.wraps(real)
+        def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            t0 = clock()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                out.setdefault(label, []).append(clock() - t0)
+
+        setattr(owner, name, wrapper)
+        undo.append((owner, name, real))
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 20))
+    y = (x[:, 0] + rng.normal(size=2000) > 0).astype(int)
+    autotrack.autolog(uri=store)
+    LogisticRegression(max_iter=500).fit(x, y)  # the process's first run: imports, the first capture
+    for owner, name, label in ((_common.FitRecorder, "begin", "start (start_run)"),
+                               (adapter, "_begin", "start + params + data"),
+                               (rec, "training_metrics", "training metrics"),
+                               (rec, "save_model", "model save (joblib)"),
+                               (_common.FitRecorder, "model", "model save (log_artifact)"),
+                               (_common.FitRecorder, "end", "end (finish)")):
+        timed(owner, name, label)
+    try:
+        for _ in range(fits):
+            t0 = clock()
+            LogisticRegression(max_iter=500).fit(x, y)
+            out.setdefault("whole fit, tracked", []).append(clock() - t0)
+    finally:
+        for owner, name, real in undo:
+            setattr(owner, name, real)
+        autotrack.autolog(disable=True)
     return out
 
 
@@ -104,6 +163,15 @@ def run(quick: bool, repeats: int | None = None) -> None:
     record("perrun", phases_ms={k: median(v) * 1e3 for k, v in got.items()})
     worst = max(median(got[k]) for k in ("start_run", "first log_metrics", "log_params", "finish")) * 1e3
     verdict("perrun", "training-thread cost of the slowest run phase (median)", worst, GOAL_PHASE_MS, " ms")
+
+    fits_profiled = 20 if quick else 60
+    got = adapter_phases(fits_profiled, tmpdir("perrun-adapter"))
+    table([[name, median(ts) * 1e3, max(ts) * 1e3] for name, ts in got.items()], ["scikit-learn adapter phase", "median ms", "max ms"])
+    record("perrun", sklearn_adapter_phases_ms={k: median(v) * 1e3 for k, v in got.items()})
+    fixed = sum(median(got[k]) for k in ("start + params + data", "model save (joblib)", "model save (log_artifact)",
+                                          "end (finish)")) * 1e3
+    verdict("perrun", "a scikit-learn run's fixed cost on the training thread (start, params, data, model, end)",
+            fixed, GOAL_FIXED_MS, " ms")
 
     hot_times = [hot(HOT_CALLS, tmpdir("perrun-hot")) for _ in range(3 if quick else 7)]
     per_call = median(hot_times) / HOT_CALLS * 1e6

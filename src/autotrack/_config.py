@@ -67,10 +67,40 @@ def _where(path: str, line: int | None) -> str:
     return f"{path}, line {line}" if line else path
 
 
+_parsed: dict[tuple[str, bool], tuple[tuple[int, int], tuple[dict[str, Any], str] | None]] = {}
+
+
 def _toml(path: str, about_us: bool = True) -> tuple[dict[str, Any], str] | None:
     """The parsed file and its text. A file that is not TOML is a ``ConfigError`` naming the file
     and line; for a ``pyproject.toml`` (``about_us=False``) only if a ``[tool.autotrack]`` header
-    is in it (else it is none of autotrack's business, and None)."""
+    is in it (else it is none of autotrack's business, and None).
+
+    Every ``start_run`` asks (twice: the store and the experiment), and a project's
+    ``pyproject.toml`` takes ~2 ms to parse: the answer is kept while the file's modification
+    time and size stay the same, and a ``pyproject.toml`` that does not mention autotrack is not
+    parsed at all."""
+    try:
+        st = os.stat(path)
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = None
+    known = _parsed.get((path, about_us))
+    if stamp is not None and known is not None and known[0] == stamp:
+        return known[1]
+    found = _parse(path, about_us)
+    if stamp is not None:
+        _parsed[(path, about_us)] = (stamp, found)
+    return found
+
+
+def _parse(path: str, about_us: bool) -> tuple[dict[str, Any], str] | None:
+    if not about_us:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                if "autotrack" not in fh.read():
+                    return None
+        except (OSError, UnicodeDecodeError):
+            return None
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover

@@ -7,11 +7,13 @@ What makes that safe is said in docs/api.md ("How runs end"):
 - a read in the same process (``autotrack.runs``, ``get_run``, the model registry) first waits
   for every pending writer (``wait``): a process always reads its own writes, whatever spelling
   of the store's URI (a path, ``file://``, a symlink, a wrapper) the read uses. Waiting for all
-  rather than for "the same store" is cheap: there are at most ``MAX_PENDING`` of them;
+  rather than for "the same store" is cheap: there are a few of them at most;
 - process exit, an unhandled exception and SIGTERM wait for every pending writer (``wait_all``,
   from ``_lifecycle``), with the same ``AUTOTRACK_EXIT_TIMEOUT`` as before, spooling the rest;
-- at most ``MAX_PENDING`` writers deliver at once: the next ``finish`` waits for the oldest, so a
-  process that makes thousands of runs holds the buffers of a few at most.
+- at most ``MAX_HOLDING`` ended runs still hold their metrics in memory, besides the one just
+  ended: the next ``finish`` waits until the oldest wrote them (a process that makes thousands
+  of runs holds about one run's buffers); at most ``MAX_PENDING`` ended runs are still being
+  closed (waiting for their environment capture or the store), each on a thread of its own.
 """
 
 from __future__ import annotations
@@ -20,19 +22,27 @@ import os
 import threading
 from typing import Any
 
-__all__ = ["add", "starting", "created", "done", "wait", "wait_all", "pending", "MAX_PENDING"]
+__all__ = ["add", "starting", "created", "done", "wait", "wait_all", "pending", "MAX_HOLDING", "MAX_PENDING"]
 
-MAX_PENDING = 4
+MAX_HOLDING = 1  # ended runs whose metrics are not yet out of memory, besides the one ending
+MAX_PENDING = 16  # ended runs not yet closed (most wait for their environment capture only)
 _lock = threading.Lock()
 _writers: dict[Any, None] = {}  # insertion-ordered: the oldest first
 _starting: dict[Any, None] = {}  # writers that have not created their run in the store yet
 
 
 def add(writer: Any) -> None:
-    """A writer closing in the background; past ``MAX_PENDING`` the oldest is waited for here."""
+    """A writer closing in the background. Past ``MAX_HOLDING`` ended runs still holding their
+    metrics (queue, segment), the oldest is waited for until it holds none; past ``MAX_PENDING``
+    ended runs in all (each a thread: a hung store), until it is closed."""
     with _lock:
         _writers[writer] = None
+        holding = [w for w in _writers if w.holding()]
+        keep = MAX_HOLDING + 1  # and this one
+        over_buffers = holding[:-keep] if len(holding) > keep else []
         over = list(_writers)[:-MAX_PENDING] if len(_writers) > MAX_PENDING else []
+    for old in over_buffers:
+        old.wait_freed()
     for old in over:
         old.wait_closed()
 

@@ -39,6 +39,7 @@ __all__ = ["Writer", "spool_dir"]
 _TICK = 0.1
 _MAX_CALLS_PER_SEGMENT = 100_000  # a segment is written once this many metric calls are in it
 _BATCH = 2_000  # metric calls turned into columns at a time while draining (compact at once)
+_EARLY_WRITE_CALLS = 1_000  # an ended run holding this many metric calls writes them before the capture
 _MAX_PENDING_IN_MEMORY = 64  # unsent segments beyond this wait in the spool folder, not in memory
 
 
@@ -92,6 +93,7 @@ class Writer:
         self._last_write = time.monotonic()
         self.error: BaseException | None = None
         self._created = threading.Event()  # the run's first document went to the store (or failed to)
+        self.freed = threading.Event()  # ended, and its metrics are out of the queue and the segment
         _ended_runs.starting(self)
         # started by the launcher thread: the training thread does not wait for the hand-over (_launch)
         self._thread = launch(self._main, f"autotrack-writer-{self.run_id[:8]}")
@@ -143,6 +145,16 @@ class Writer:
             if not self._thread.alive() or time.monotonic() > end:
                 return
 
+    def holding(self) -> bool:
+        """Ended, and still holding many metric calls in memory (queued or in the segment)."""
+        return not self.freed.is_set() and len(self.queue) + self._segment.calls >= _EARLY_WRITE_CALLS
+
+    def wait_freed(self) -> None:
+        """Until this ended run holds no metric buffers (at worst: until it is closed)."""
+        left = None if self._deadline == math.inf else max(0.0, self._deadline - time.monotonic()) + 0.5
+        if not self.freed.wait(left):
+            self.wait_closed()
+
     def _mark_created(self) -> None:
         self._created.set()
         _ended_runs.created(self)
@@ -158,6 +170,7 @@ class Writer:
                 self._closed = True
                 self._mark_created()
                 self._release()
+                self.freed.set()
         _ended_runs.done(self)
         return self._delivered
 
@@ -166,6 +179,7 @@ class Writer:
         self.queue = deque()
         self._segment = Segment()
         self._start = self._on_start = None
+        self.freed.set()
 
     # -- the writer thread ----------------------------------------------------------------
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -438,6 +452,14 @@ class Writer:
     # -- the end ----------------------------------------------------------------------------
     def _finish(self) -> None:
         self._drain()
+        self._collect_start()
+        if self._start is not None:
+            # The capture is still running (a busy training thread slows it: _starter). Many
+            # metrics go out now, and their memory with them; the environment follows alone.
+            # From here this run holds little: the next run's finish need not wait (_pending).
+            if self._segment.calls >= _EARLY_WRITE_CALLS:
+                self._write_segment()
+            self.freed.set()
         self._collect_start(wait=min(30.0, max(0.0, self._deadline - time.monotonic())))
         self._write_segment()
         self._retry()
@@ -446,6 +468,7 @@ class Writer:
         self._delivered = self._clean() and not self._set_aside_count
         if not self._delivered:
             self._spool_all()
+        self.freed.set()
 
     def _abandon(self) -> None:
         """Run by the thread ending the run when the writer thread is stuck in a store call."""

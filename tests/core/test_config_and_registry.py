@@ -38,6 +38,22 @@ def test_nearest_pyproject_without_section_stops_search(tmp_path, monkeypatch):
     assert resolve_uri() == "./autotrack-runs"
 
 
+def test_an_edited_config_file_is_read_again(tmp_path):
+    """The parsed file is kept between runs (issue 20) only while it is the same file."""
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[tool.autotrack]\nuri = "first"\n')
+    assert resolve_uri() == str(tmp_path / "first")
+    pyproject.write_text('[tool.autotrack]\nuri = "second-store"\n')
+    assert resolve_uri() == str(tmp_path / "second-store")
+    pyproject.write_text('[project]\nname = "x"\n')  # no longer about us: not even parsed
+    assert resolve_uri() == "./autotrack-runs"
+    pyproject.write_text('[tool.autotrack]\nuri = 3\n')
+    with pytest.raises(autotrack.ConfigError, match="line 2"):
+        resolve_uri()
+    with pytest.raises(autotrack.ConfigError, match="line 2"):  # and said every time, not once
+        resolve_uri()
+
+
 def test_default_store_is_local_folder(tmp_path):
     with autotrack.start_run() as run:
         run.log_metrics({"a": 1})

@@ -83,6 +83,7 @@ def test_a_thousand_runs_hold_no_more_than_a_few_runs_buffers(store, monkeypatch
         run.finish()
         kept.append(run)  # even a caller that keeps every Run object
         assert len(_pending.pending()) <= _pending.MAX_PENDING
+        assert sum(w.holding() for w in _pending.pending()) <= _pending.MAX_HOLDING + 1  # + this one
     _pending.wait_all()
     gc.collect()
     holding = [r._writer for r in kept if r._writer.queue or r._writer._segment.pending() or r._writer._start]

@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from typing import Any, Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
@@ -51,6 +52,7 @@ def _normalise(name: str) -> str:
 
 
 _packages_cache: dict[tuple[str, ...], dict[str, str]] = {}
+_packages_lock = threading.Lock()
 
 
 def _header(text: str) -> tuple[str | None, str | None]:
@@ -116,6 +118,14 @@ def _packages() -> dict[str, str]:
     cached = _packages_cache.get(key_path)
     if cached is not None:
         return dict(cached)
+    with _packages_lock:  # runs started while the first scan goes on wait for it, not scan again
+        cached = _packages_cache.get(key_path)
+        if cached is not None:
+            return dict(cached)
+        return _scan_packages(key_path)
+
+
+def _scan_packages(key_path: tuple[str, ...]) -> dict[str, str]:
     found: dict[str, str] = {}
     for entry in key_path:
         dists = _safe(lambda: _scan_dir(entry), [])
