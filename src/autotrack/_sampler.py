@@ -10,9 +10,9 @@ Why it costs the training thread nothing: psutil and NVML are imported and calle
 only; the step is ``Run._step``, an attribute ``log_metrics`` stores anyway (no lock, no call);
 the figures join the writer's queue as any metric call does. The first sample comes one interval
 after the start (CPU percentages need two readings), and one more at the end of a run that got
-any, so a run shorter than the interval records none. After the first run of a process, a run's
-probe waits a second (half the interval at most) before reading anything: a short fit in a loop
-of fits then costs no probe (issue 20), and its notes are the first probe's. A failure is one warning (strict mode: the
+any, so a run shorter than the interval records none. A run's probe waits a second (half the
+interval at most) before reading anything once its notes are known (from an earlier probe of the
+process, or without one: ``system.quick_notes``): a short fit then costs no probe (issue 20). A failure is one warning (strict mode: the
 error is raised by ``Run.finish``) and the sampling goes on.
 """
 
@@ -130,7 +130,14 @@ class Sampler:
     def _main(self) -> None:
         global _notes
         first = self.every
-        if _notes is not None:  # what each source says was probed by an earlier run of this process
+        if _notes is None:
+            try:
+                from autotrack._capture import system
+
+                _notes = system.quick_notes()
+            except Exception:  # noqa: BLE001 - then the probe tells
+                _notes = None
+        if _notes is not None:  # what each source says: probed by an earlier run, or known without a probe
             self.notes = dict(_notes)
             self._probed.set()
             # A run shorter than this (most fits of a loop of short fits) records no sample: it

@@ -17,7 +17,7 @@ import os
 import sys
 from typing import Any, Callable, Mapping
 
-__all__ = ["Probe", "Absent", "THROTTLE_REASONS", "import_sources"]
+__all__ = ["Probe", "Absent", "THROTTLE_REASONS", "import_sources", "quick_notes"]
 
 # NVML's clocks event ("throttle") reason bits, for people: the stored figure is the bitmask
 THROTTLE_REASONS = {0x1: "idle", 0x2: "application clocks", 0x4: "power cap", 0x8: "hardware slowdown",
@@ -46,6 +46,28 @@ def _no_driver() -> str | None:
     if os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia"):
         return None
     return "no NVIDIA driver (no /dev/nvidiactl)"
+
+
+def quick_notes() -> dict[str, str] | None:
+    """What a ``Probe`` would note, where it is known without building one: psutil's version from
+    its metadata and no NVIDIA driver on this machine. None where only a probe can tell (a GPU
+    machine, bindings already imported). A run that ends within a second then never imports
+    psutil nor walks the process table (issue 20)."""
+    import importlib.util
+
+    missing = _no_driver()
+    if missing is None:
+        return None
+    if importlib.util.find_spec("psutil") is None:
+        psutil_note = "absent: psutil is not installed (pip install psutil)"
+    else:
+        import importlib.metadata
+
+        try:
+            psutil_note = f"psutil {importlib.metadata.version('psutil')}"
+        except importlib.metadata.PackageNotFoundError:
+            return None
+    return {"psutil": psutil_note, "gpu": f"absent: {missing}"}
 
 
 class Absent(Exception):

@@ -119,9 +119,14 @@ def sample(X: Any, y: Any) -> tuple[Any, Any]:
     return _take(X, index), (None if y is None else _take(y, index))
 
 
-def _classifier_metrics(est: Any, X: Any, y: Any) -> dict[str, float]:
-    from sklearn import metrics as m
+def _sk() -> Any:
+    """``sklearn.metrics``, imported only where our numpy path declines (its import: ~15 ms)."""
+    from sklearn import metrics
 
+    return metrics
+
+
+def _classifier_metrics(est: Any, X: Any, y: Any) -> dict[str, float]:
     out: dict[str, float] = {}
     pred = est.predict(X)
     labels = fast.labels_of(y)  # the plain case: numpy (_sklearn_metrics), else sklearn.metrics
@@ -130,6 +135,7 @@ def _classifier_metrics(est: Any, X: Any, y: Any) -> dict[str, float]:
     if plain is not None:
         out.update(plain)
     else:
+        m = _sk()
         try:
             out["training_accuracy"] = m.accuracy_score(y, pred)
             p, r, f, _ = m.precision_recall_fscore_support(y, pred, average="weighted", zero_division=0)
@@ -145,13 +151,14 @@ def _classifier_metrics(est: Any, X: Any, y: Any) -> dict[str, float]:
         out["training_log_loss"] = loss
     else:
         try:
-            out["training_log_loss"] = m.log_loss(y, proba, labels=classes)
+            out["training_log_loss"] = _sk().log_loss(y, proba, labels=classes)
         except _EXPECTED:
             pass
     auc = fast.roc_auc(labels, proba, classes) if labels is not None else None
     if auc is not None:
         out["training_roc_auc"] = auc
         return out
+    m = _sk()
     try:
         if getattr(proba, "ndim", 0) == 2 and proba.shape[1] == 2:
             out["training_roc_auc"] = m.roc_auc_score(y, proba[:, 1])
@@ -163,12 +170,11 @@ def _classifier_metrics(est: Any, X: Any, y: Any) -> dict[str, float]:
 
 
 def _regressor_metrics(est: Any, X: Any, y: Any) -> dict[str, float]:
-    from sklearn import metrics as m
-
     pred = est.predict(X)
     plain = fast.regression(y, pred)
     if plain is not None:
         return plain
+    m = _sk()
     try:
         mse = m.mean_squared_error(y, pred)
         return {"training_r2": m.r2_score(y, pred), "training_mse": mse, "training_rmse": math.sqrt(mse),
