@@ -25,12 +25,14 @@ in the run's environment (rank 0's is); without a job key the other nodes record
 
 from __future__ import annotations
 
+import _thread
 import atexit
 import os
-import re
-import threading
 import time
-from typing import Any, NamedTuple
+
+TYPE_CHECKING = False  # not ``typing`` (nor ``re``): autolog() imports this module on every machine
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 __all__ = ["Placement", "NodeSampler", "placement", "start_node_sampler", "SEQ_BLOCK", "MAX_NODES"]
 
@@ -40,17 +42,27 @@ _LOOK_MAX = 60.0
 _CHECK_EVERY = 300.0
 _FLUSH_EVERY = 60.0
 _KEEP = 1_000  # samples kept while the store refuses them; older ones are dropped
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _node_sampler: "NodeSampler | None" = None
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()  # not ``threading``: its import is most of autolog()'s in a bare interpreter
 
 
-class Placement(NamedTuple):
-    node: str  # the name in system/<node>/...
-    node_rank: int | None
-    job: str | None  # set on global rank 0 (for its run document) and on other nodes' local rank 0
-    rank_zero: bool  # this process is global rank 0: it records the run
-    node_leader: bool  # local rank 0 of a node other than rank 0's: it runs a NodeSampler
+class Placement:
+    """Where this process stands in a multi-node job."""
+
+    __slots__ = ("node", "node_rank", "job", "rank_zero", "node_leader")
+
+    def __init__(self, node: str, node_rank: int | None, job: str | None, rank_zero: bool, node_leader: bool) -> None:
+        self.node = node  # the name in system/<node>/...
+        self.node_rank = node_rank
+        self.job = job  # set on global rank 0 (for its run document) and on other nodes' local rank 0
+        self.rank_zero = rank_zero  # this process is global rank 0: it records the run
+        self.node_leader = node_leader  # local rank 0 of a node other than rank 0's: it runs a NodeSampler
+
+    def __iter__(self):  # noqa: ANN204 - (node, node_rank, job, rank_zero, node_leader), as a tuple would
+        return iter([getattr(self, k) for k in self.__slots__])
+
+    def __repr__(self) -> str:
+        return "Placement(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
 
 
 def _int(*names: str) -> int | None:
@@ -73,7 +85,9 @@ def _node_name() -> str:
             import platform
 
             name = platform.node().split(".")[0]
-    name = _UNSAFE.sub("_", name).strip("._") or "node"
+    import re  # only in a multi-node job
+
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "node"
     from autotrack._sampler import GROUPS
 
     return f"node-{name}" if name in GROUPS else name
