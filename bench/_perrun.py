@@ -5,7 +5,8 @@ a user who runs 1,000 small fits or a search with many candidates pays it 1,000 
 
 - per phase, on the training thread, in process (perf_counter, medians of many runs):
   ``start_run`` (with params), the first ``log_metrics``, ``finish``; and the environment
-  capture's own time on its thread (``capture_seconds``, first run and the runs after it);
+  capture's own time on its thread (``capture_seconds``, wall, and ``capture_cpu_seconds``, first
+  run and the runs after it);
 - the scikit-learn adapter's phases on the training thread (start, params and data, training
   metrics, model save, end) for short ``LogisticRegression`` fits made one after another;
 - 20,000 ``log_metrics`` calls, ``finish()`` included, per call;
@@ -52,9 +53,10 @@ def phases(runs: int, store: str) -> dict[str, list[float]]:
         out["log_params"].append(t3 - t2)
         out["finish"].append(t5 - t4)
         ids.append(run.id)
-    captures = {r.id: (r.environment or {}).get("capture_seconds") for r in autotrack.runs(uri=store)}
-    out["capture (first run, own thread)"] = [captures.get(ids[0]) or float("nan")]
-    out["capture (later runs, own thread)"] = [captures.get(i) or float("nan") for i in ids[1:]]
+    envs = {r.id: r.environment or {} for r in autotrack.runs(uri=store)}
+    for key, label in (("capture_seconds", "wall"), ("capture_cpu_seconds", "CPU")):
+        out[f"capture, first run (own thread, {label})"] = [envs.get(ids[0], {}).get(key) or float("nan")]
+        out[f"capture, later runs (own thread, {label})"] = [envs.get(i, {}).get(key) or float("nan") for i in ids[1:]]
     return out
 
 

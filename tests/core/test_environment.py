@@ -66,6 +66,7 @@ def test_keys_types_and_json_safe():
     assert env["command"]["argv"] == list(sys.argv)
     assert env["command"]["cwd"] == os.getcwd()
     assert isinstance(env["capture_seconds"], float) and env["capture_seconds"] >= 0
+    assert 0 <= env["capture_cpu_seconds"] <= env["capture_seconds"] + 0.01
     assert "autotrack" in env["frameworks"]
 
 
