@@ -146,8 +146,26 @@ def emit(result: dict[str, Any]) -> None:
     print("BENCH-RESULT " + json.dumps(result), flush=True)
 
 
+_made: list[str] = []
+
+
 def tmpdir(prefix: str) -> str:
-    return tempfile.mkdtemp(prefix=f"autotrack-bench-{prefix}-")
+    """A fresh folder, removed when the process that made it exits (``AUTOTRACK_BENCH_KEEP=1``
+    keeps them, to look at what a workload wrote)."""
+    folder = tempfile.mkdtemp(prefix=f"autotrack-bench-{prefix}-")
+    if not _made and os.environ.get("AUTOTRACK_BENCH_KEEP") != "1":
+        import atexit
+
+        atexit.register(_remove_made)
+    _made.append(folder)
+    return folder
+
+
+def _remove_made() -> None:
+    import shutil
+
+    for folder in _made:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def dir_bytes(path: str) -> int:
