@@ -7,7 +7,8 @@ sampler), so a loop of short fits paid 2-9 ms a run for nothing (issue 20). Here
 thread per process does the starting: the caller only queues the thread.
 
 ``Launched.join`` (and ``alive``) wait for the start first, so a caller that ends a run at once
-still waits for its writer to have run. After a fork the child gets a new launcher on its first
+still waits for its writer to have run. The launcher blocks SIGTERM and SIGINT, and so every
+thread it starts (and they start) does: the kernel then delivers them to the main thread. After a fork the child gets a new launcher on its first
 use (the parent's thread does not exist there).
 """
 
@@ -53,6 +54,16 @@ class Launched:
 
 
 def _run() -> None:
+    # SIGTERM and SIGINT must reach the main thread, where Python runs their handlers: delivered
+    # to another thread, they leave a main thread blocked in sleep() or a C call asleep until it
+    # wakes by itself (a scheduler's SIGTERM then seemed ignored). Every thread autotrack starts
+    # descends from this one and inherits the mask.
+    try:
+        import signal
+
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    except (AttributeError, ValueError, OSError):  # Windows: no thread signal masks
+        pass
     while True:
         item = _queue.get()
         if item is None:

@@ -161,3 +161,29 @@ def test_a_capture_that_ends_after_the_last_segment_is_still_written(store, monk
     released.set()
     record = autotrack.get_run(run.id, uri=store)
     assert record.status == "finished" and record.environment.get("python")
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="thread signal masks")
+def test_autotrack_threads_leave_sigterm_and_sigint_to_the_main_thread():
+    """Delivered to one of our threads, a SIGTERM left a main thread asleep in ``time.sleep``
+    until it woke by itself (the SIGTERM test above timed out under load): every thread we
+    start blocks them, down to the threads those start."""
+    import threading
+
+    from autotrack import _launch
+
+    masks = []
+
+    def inner():  # noqa: ANN202
+        masks.append(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+
+    def outer():  # noqa: ANN202
+        masks.append(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+        child = threading.Thread(target=inner)
+        child.start()
+        child.join()
+
+    _launch.launch(outer, "autotrack-test").join(10)
+    assert len(masks) == 2
+    assert all({signal.SIGTERM, signal.SIGINT} <= set(mask) for mask in masks)
+    assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # the main thread's is untouched
