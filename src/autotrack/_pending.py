@@ -63,15 +63,16 @@ def done(writer: Any) -> None:
         _writers.pop(writer, None)
 
 
-def pending(backend: Any = None) -> list[Any]:
+def pending() -> list[Any]:
     with _lock:
-        return [w for w in _writers if backend is None or w.backend is backend]
+        return list(_writers)
 
 
-def wait(backend: Any = None) -> None:
+def wait() -> None:
     """Before a read of a store: the runs ended in this process are all in it, and the runs
     started in it are there too (their writer thread may not have run yet: ``_launch``). Every
-    writer is waited for, not only ``backend``'s: two URIs can name one store."""
+    writer is waited for, not only the writers of the store about to be read: two URIs can name
+    one store."""
     with _lock:
         new = list(_starting)
     for writer in new:

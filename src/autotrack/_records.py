@@ -315,7 +315,7 @@ def record_of(doc: Any, backend: Backend) -> RunRecord | None:
 
 def _records(uri: str | None) -> list[RunRecord]:
     backend = backend_for(resolve_uri(uri))
-    _pending.wait(backend)  # runs this process ended are delivered in the background: read them
+    _pending.wait()  # runs this process ended are delivered in the background: read them
     found = backend.list_runs()
     with paused_gc():  # 10,000 records, all kept: a collection would walk them and free nothing
         return [r for r in map(record_of, found, itertools.repeat(backend)) if r is not None]

@@ -33,7 +33,7 @@ def _backend(uri: str | None) -> Any:
     from autotrack import _pending
 
     backend = backend_for(resolve_uri(uri))
-    _pending.wait(backend)  # a model registered from a run that just ended: it is in the store
+    _pending.wait()  # a model registered from a run that just ended: it is in the store
     return registry_of(backend)
 
 

@@ -17,7 +17,9 @@ import os
 import sys
 from typing import Any, Callable, Mapping
 
-__all__ = ["Probe", "Absent", "THROTTLE_REASONS", "import_sources", "quick_notes"]
+__all__ = ["Probe", "Absent", "THROTTLE_REASONS", "import_sources", "quick_notes", "NO_PSUTIL"]
+
+NO_PSUTIL = "absent: psutil is not installed (pip install psutil)"  # the note, with or without a probe
 
 # NVML's clocks event ("throttle") reason bits, for people: the stored figure is the bitmask
 THROTTLE_REASONS = {0x1: "idle", 0x2: "application clocks", 0x4: "power cap", 0x8: "hardware slowdown",
@@ -59,7 +61,7 @@ def quick_notes() -> dict[str, str] | None:
     if missing is None:
         return None
     if importlib.util.find_spec("psutil") is None:
-        psutil_note = "absent: psutil is not installed (pip install psutil)"
+        psutil_note = NO_PSUTIL
     else:
         import importlib.metadata
 
@@ -84,7 +86,7 @@ class Probe:
             import psutil
         except ImportError:
             self._ps: Any = None
-            self.notes["psutil"] = "absent: psutil is not installed (pip install psutil)"
+            self.notes["psutil"] = NO_PSUTIL
         else:
             self._ps = psutil
             self.notes["psutil"] = f"psutil {psutil.__version__}"
