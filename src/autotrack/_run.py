@@ -16,7 +16,7 @@ import traceback
 import uuid
 import weakref
 from types import TracebackType
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from autotrack import _events, _lifecycle, _rng, _sampler
 from autotrack._capture import seeds as _seeds
@@ -210,6 +210,14 @@ class Run:
             "name": name, "kind": kind, "metadata": meta, "time": now,
             "source": os.path.abspath(path), "_read_from": pinned, "_staged": owned,
         }))
+
+    def _log_made(self, name: str, kind: str, metadata: Mapping[str, Any], write: Callable[[str], None]) -> None:
+        """An artifact whose file the writer thread makes, ``write(path)``: an adapter has read on
+        the calling thread what must be read there (a snapshot of a model) and leaves the writing
+        of the file to the writer. A ``write`` that raises is reported as the writer's failures are;
+        nothing is recorded for it."""
+        self._put(("artifact", {"name": name, "kind": kind, "metadata": to_json(dict(metadata)), "time": time.time(),
+                                "source": None, "_write": write}))
 
     def update_artifact(self, name: str, metadata: Mapping[str, Any]) -> None:
         """Add or change metadata of an artifact already logged (e.g. a checkpoint superseded)."""

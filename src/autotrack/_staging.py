@@ -20,7 +20,7 @@ import tempfile
 import threading
 import uuid
 
-__all__ = ["stage", "unstage"]
+__all__ = ["stage", "reserve", "unstage"]
 
 _PREFIX = ".autotrack-staging-"
 _lock = threading.Lock()  # a folder is never removed between its creation and a link into it
@@ -114,6 +114,15 @@ def stage(path: str, *own_folders: str) -> tuple[str, bool]:
         except OSError:
             _remove_if_empty(folder)
             return path, False
+
+
+def reserve() -> str:
+    """A new path in a staging folder of ours (the temporary folder's), for content the writer
+    thread makes itself (``Run._log_made``); ``unstage`` it as a staged file."""
+    with _lock:
+        folder = _candidates(())[0]
+        os.makedirs(folder, exist_ok=True)
+        return os.path.join(folder, uuid.uuid4().hex)
 
 
 def unstage(path: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from autotrack._segment import Segment
-from autotrack._staging import unstage
+from autotrack._staging import reserve, unstage
 
 __all__ = ["Uploads"]
 
@@ -58,7 +58,18 @@ class Uploads:
         self._takes_run: bool | None = None
 
     def take(self, request: dict[str, Any], segment: Segment) -> None:
-        """Store one logged artifact (a request from ``Run.log_artifact``) and record it."""
+        """Store one logged artifact (a request from ``Run.log_artifact``) and record it; one the
+        writer makes (``Run._log_made``) is written first, into a staging folder of ours."""
+        write = request.pop("_write", None)
+        if write is not None:
+            path = reserve()
+            try:
+                write(path)  # a local file: made even when the store is out of time, then spooled
+            except Exception as exc:  # noqa: BLE001 - reported; the rest of the run goes on
+                unstage(path)
+                self._failed("writing an artifact", exc)
+                return
+            request["_read_from"], request["_staged"] = path, True
         entry = _Artifact(request, request.pop("_read_from"), request.pop("_staged", False))
         self.pending.append(entry)  # until the store has it: retried, or spooled at the end
         exc = self._put(entry)

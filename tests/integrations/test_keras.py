@@ -586,6 +586,14 @@ m.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse", metrics=["mae"])
 ckpt = keras.callbacks.ModelCheckpoint(os.path.join(FOLDER, "best.keras"), save_best_only=True)
 m.fit(x, y, epochs=2, batch_size=16, validation_split=0.25, verbose=0, callbacks=[ckpt])
 out["test_loss"] = m.evaluate(x, y, verbose=0)[0]
+from autotrack.integrations import _keras_save  # the final model's snapshot: torch shares memory with numpy
+before = m.predict(x, verbose=0)
+write = _keras_save.snapshot(m)
+for v in m.weights:
+    v.assign(np.zeros(v.shape, dtype=v.dtype))  # in place
+write(os.path.join(FOLDER, "snap.keras"))
+out["snapshot_kept"] = bool(np.array_equal(keras.models.load_model(os.path.join(FOLDER, "snap.keras"))
+                                           .predict(x, verbose=0), before))
 print(json.dumps(out))
 """
 
@@ -598,6 +606,7 @@ def test_torch_backend_in_a_subprocess(store, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["async_plain"] is True and out["async_stepped"] is False
+    assert out["snapshot_kept"] is True, "the snapshot copied the weights, not views of torch's tensors"
     (run,) = autotrack.runs(uri=store)
     assert run.status == "finished" and run.params["backend"] == "torch" and run.params["optimizer/name"] == "Adam"
     assert [pt.step for pt in run.metrics["loss"]] == [3, 6] and len(run.metrics["val_mae"]) == 2

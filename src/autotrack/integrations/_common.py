@@ -236,6 +236,15 @@ class FitRecorder:
                 self._model = _main_file(os.fspath(path), name)
 
 
+    def model_made(self, name: str, write: Callable[[str], None], metadata: Mapping[str, Any] | None = None) -> None:
+        """The trained model as a file the writer thread makes, ``write(path)``, from what the
+        adapter has read on this thread (``_keras_save``); when ``log_models`` is on."""
+        if self.active and self.options.log_models:
+            with guard(f"{self.framework}: recording the model"):
+                self.run._log_made(name, "model", dict(metadata or {}), write)
+                self._model = name
+
+
 FitSession = FitRecorder  # the name adapters used before; same object
 
 

@@ -25,6 +25,7 @@ import keras
 
 from autotrack._safety import guard
 from autotrack.integrations import _keras_params as P
+from autotrack.integrations import _keras_save
 from autotrack.integrations import _keras_wrappers as W
 from autotrack.integrations._common import FitRecorder, explicit_options, resolve_options
 
@@ -214,11 +215,18 @@ def _in_fit(model: Any) -> bool:
 
 
 def _log_model(rec: FitRecorder, model: Any, epoch: int, step: int) -> None:
-    """``model.keras``; when Keras cannot save the model whole (a subclass whose ``__init__`` takes
-    what it cannot serialize), its weights, ``model.weights.h5``; when not those either (a subclass
-    never built itself, as the GAN of Keras's guide), the models it holds, ``model/<attr>.keras``.
-    The metadata says why."""
+    """``model.keras`` (read now, written off the training thread: ``_keras_save``); when Keras
+    cannot save the model whole (a subclass whose ``__init__`` takes what it cannot serialize),
+    its weights, ``model.weights.h5``; when not those either (a subclass never built itself, as
+    the GAN of Keras's guide), the models it holds, ``model/<attr>.keras``. The metadata says why."""
     meta: dict[str, Any] = {"epoch": epoch, "step": step}
+    try:
+        write = _keras_save.snapshot(model)  # read here, written by the run's writer (issue 20)
+    except Exception:  # noqa: BLE001 - model.save below says why, into the record
+        write = None
+    if write is not None:
+        rec.model_made("model.keras", write, metadata={**meta, "format": "keras"})
+        return
     with tempfile.TemporaryDirectory(prefix="autotrack-keras-") as folder:
         for file, save, fmt, failure in (("model.keras", model.save, "keras", "full_save_error"),
                                          ("model.weights.h5", model.save_weights, "weights", "weights_save_error")):
