@@ -6,8 +6,9 @@ and writes the segment to the backend every ``flush_interval`` seconds, when it 
 when asked (``flush``/``close``). It also stores artifacts and captures the environment once;
 the run document's heartbeat has a timer of its own (``_rundoc``).
 
-Retry and spool live here, once, for every backend: a segment, an artifact or the run document
-the store refuses is kept and retried; whatever is still undelivered when the run ends is
+Retry and spool live here (with ``_outbox`` for segments and ``_uploads`` for artifacts), once,
+for every backend: a segment, an artifact or the run document the store refuses is kept and
+retried; whatever is still undelivered when the run ends is
 spooled to a local folder (``_spool``, delivered by ``autotrack sync``), and said once, with the
 true numbers. That holds even when the store hangs in a call past the exit timeout: the thread
 that ends the run then takes over this thread's state (every store call is made through
@@ -17,7 +18,6 @@ that ends the run then takes over this thread's state (every store call is made 
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from collections import deque
@@ -27,7 +27,8 @@ from autotrack import _pending as _ended_runs
 from autotrack._launch import launch
 from autotrack._rundoc import RunDocument
 from autotrack._safety import report
-from autotrack._segment import Segment, count_points, prune
+from autotrack._outbox import Outbox
+from autotrack._segment import Segment, count_points
 from autotrack._spool import RunSpool, spool_dir
 from autotrack._spool import write_atomic as _write_atomic  # noqa: F401 - kept importable from here
 from autotrack._starter import StartCapture
@@ -40,7 +41,6 @@ _TICK = 0.1
 _MAX_CALLS_PER_SEGMENT = 100_000  # a segment is written once this many metric calls are in it
 _BATCH = 2_000  # metric calls turned into columns at a time while draining (compact at once)
 _EARLY_WRITE_CALLS = 1_000  # an ended run holding this many metric calls writes them before the capture
-_MAX_PENDING_IN_MEMORY = 64  # unsent segments beyond this wait in the spool folder, not in memory
 
 
 # store calls whose failures share one warning per cause (see _failed)
@@ -84,12 +84,11 @@ class Writer:
         self._deadline = math.inf  # set by close(): past it, nothing more is sent, the rest is spooled
         self._seq = first_seq  # > 0 when a finished run is reopened: continue its numbering
         self._segment = Segment()
-        self._pending: list[list[Any]] = []  # [seq, segment doc or the path of a spilled one, points]
-        self._uploads = Uploads(backend, self.run_id, self._call, self._failed,
-                                lambda: time.monotonic() > self._deadline)
+        out_of_time = lambda: time.monotonic() > self._deadline  # noqa: E731
+        self._uploads = Uploads(backend, self.run_id, self._call, self._failed, out_of_time)
         self._spool = RunSpool(self.run_id, backend.uri)
-        self._spilled = False
-        self._set_aside_count = self._set_aside_points = 0  # segments refused for good, in the spool
+        self._outbox = Outbox(backend, self.run_id, self._spool, self._rundoc.current, self._call, self._failed,
+                              out_of_time)
         self._last_write = time.monotonic()
         self.error: BaseException | None = None
         self._created = threading.Event()  # the run's first document went to the store (or failed to)
@@ -231,7 +230,7 @@ class Writer:
                 now = time.monotonic()
                 if self._segment.pending() and now - self._last_write >= self.flush_interval:
                     self._write_segment()
-                if (self._pending or self._uploads.pending) and now - self._last_write >= self.flush_interval:
+                if (self._outbox.pending or self._uploads.pending) and now - self._last_write >= self.flush_interval:
                     self._last_write = now
                     self._retry()
                 if self._rundoc.dirty:
@@ -297,7 +296,7 @@ class Writer:
         return ("m" if values else "skip", item[1], item[2], item[3], values)
 
     def _clean(self) -> bool:
-        return not (self._pending or self._uploads.pending or self._rundoc.dirty or self._segment.pending())
+        return not (self._outbox.pending or self._uploads.pending or self._rundoc.dirty or self._segment.pending())
 
     def _add_calls(self, batch: list[tuple[Any, ...]]) -> None:
         segment = self._segment
@@ -336,95 +335,11 @@ class Writer:
         doc = segment.to_doc(seq, self.run_id)
         self._rundoc.settle()
         self._last_write = time.monotonic()
-        # A segment stays in _pending until the store took it (so a spool made while the call
-        # is still in flight has it); earlier segments go first, to keep the order.
-        failing = bool(self._pending)
-        self._pending.append([seq, doc, count_points(doc)])
-        exc = self._retry_segments()
-        if exc is not None and not failing:
-            self._failed("writing to the store", exc)
-        if len(self._pending) > _MAX_PENDING_IN_MEMORY:
-            self._spill()
-
-    def _spill(self) -> None:
-        """A long outage: the oldest unsent segments move to the spool folder (bounded memory).
-        They stay queued by path, in order, and the folder goes once they are delivered."""
-        try:
-            self._spool.document(self._rundoc.current())
-            for entry in self._pending[:len(self._pending) - _MAX_PENDING_IN_MEMORY // 2]:
-                if isinstance(entry[1], dict):
-                    entry[1] = self._spool.segment(entry[0], entry[1])
-            self._spilled = True
-        except Exception as exc:  # noqa: BLE001 - then they stay in memory
-            self._failed("spooling unsent events", exc)
+        self._outbox.send(seq, doc)
 
     def _retry(self) -> None:
         self._uploads.retry()  # first: segments refer to them
-        self._retry_segments()
-
-    def _retry_segments(self) -> Exception | None:
-        from autotrack.backends.file import loads
-
-        while self._pending:
-            if time.monotonic() > self._deadline:
-                return TimeoutError("out of time to deliver (AUTOTRACK_EXIT_TIMEOUT)")
-            seq, doc = self._pending[0][:2]
-            try:
-                if isinstance(doc, str):  # spilled to disk
-                    try:
-                        with open(doc, "rb") as fh:
-                            loaded = loads(fh.read())
-                    except FileNotFoundError:  # `autotrack sync` delivered it meanwhile
-                        self._pending.pop(0)
-                        continue
-                    self._call(self.backend.append, self.run_id, seq, loaded)
-                    os.unlink(doc)
-                else:
-                    self._call(self.backend.append, self.run_id, seq, doc)
-            except Exception as exc:  # noqa: BLE001 - reported once by the caller; kept for the next try
-                if isinstance(doc, dict) and not isinstance(exc, OSError) and self._unencodable(self._pending[0]):
-                    continue  # pruned of what could not be encoded: try again at once
-                if isinstance(exc, ValueError) and self._set_aside(self._pending[0], exc):
-                    continue  # refused for its content, for good: it must not hold back the rest
-                return exc
-            self._pending.pop(0)
-        if self._spilled:  # all delivered: the spilled copy (an old run.json) must not be synced
-            if not self._set_aside_count:
-                self._spool.remove()
-            self._spilled = False
-        return None
-
-    def _set_aside(self, entry: list[Any], exc: Exception) -> bool:
-        """A segment the store refuses for what it holds (a server's 422 or 409) would be refused
-        at every try: it goes to the spool at once, said, and the segments after it go on."""
-        seq, doc, points = entry
-        try:
-            if isinstance(doc, dict):
-                self._spool.segment(seq, doc)
-            self._spool.document(self._rundoc.current())
-        except Exception as err:  # noqa: BLE001 - then it stays queued, and is retried
-            self._failed("spooling a refused segment", err)
-            return False
-        self._pending.pop(0)
-        self._set_aside_count += 1
-        self._set_aside_points += points
-        self._failed("a segment the store refused", ValueError(
-            f"{exc}; segment {seq} was saved to {self._spool.folder} and the others go on"))
-        return True
-
-    def _unencodable(self, entry: list[Any]) -> bool:
-        """True (and the segment pruned) when what failed is the segment's encoding, not the store.
-
-        Values are checked at each call, so this should never happen; if it does, it costs the
-        events that cannot be encoded (warned and counted), never the run.
-        """
-        pruned, dropped = prune(entry[1])
-        if not dropped:
-            return False
-        entry[1], entry[2] = pruned, count_points(pruned)
-        self._failed("encoding a segment", TypeError(
-            f"{dropped} value(s) of segment {entry[0]} could not be encoded and were dropped"))
-        return True
+        self._outbox.retry()
 
     def _write_doc(self, final: bool = False) -> None:
         if time.monotonic() > self._deadline:
@@ -465,7 +380,7 @@ class Writer:
         self._retry()
         self._rundoc.stop_heartbeat()
         self._write_doc(final=True)
-        self._delivered = self._clean() and not self._set_aside_count
+        self._delivered = self._clean() and not self._outbox.set_aside
         if not self._delivered:
             self._spool_all()
         self.freed.set()
@@ -489,19 +404,14 @@ class Writer:
     def _spool_all(self) -> None:
         """Whatever the store did not take goes to a local folder, so nothing is lost."""
         spool = self._spool
-        points, segments = self._set_aside_points, self._set_aside_count
         try:
             artifacts = self._uploads.spool(spool, self._segment)
             if self._segment.pending():
                 seq, self._seq = self._seq, self._seq + 1
                 doc = self._segment.to_doc(seq, self.run_id)
                 self._segment = Segment()
-                self._pending.append([seq, doc, count_points(doc)])
-            for entry in list(self._pending):
-                if isinstance(entry[1], dict):
-                    spool.segment(entry[0], entry[1])
-                segments += 1
-                points += entry[2]
+                self._outbox.pending.append([seq, doc, count_points(doc)])
+            segments, points = self._outbox.spool_all()
             spool.document(self._rundoc.current())
         except Exception as exc:  # noqa: BLE001
             self._failed("spooling unsent events", exc)

@@ -206,9 +206,9 @@ def test_hanging_server_bounded_exit_then_sync(tmp_path, token_env, exit_timeout
 @pytest.mark.filterwarnings("ignore::autotrack.AutotrackWarning")
 def test_long_outage_spills_to_disk_then_delivers(tmp_path, token_env, monkeypatch):
     """Unsent batches beyond a bound wait on disk, not in memory; all arrive once the server is up."""
-    import autotrack._writer as writer
+    import autotrack._outbox as outbox
 
-    monkeypatch.setattr(writer, "_MAX_PENDING_IN_MEMORY", 4)
+    monkeypatch.setattr(outbox, "MAX_PENDING_IN_MEMORY", 4)
     monkeypatch.setenv("AUTOTRACK_FLUSH_SECONDS", "0.05")
     monkeypatch.delenv("AUTOTRACK_STRICT")
     port = free_port()
@@ -219,7 +219,7 @@ def test_long_outage_spills_to_disk_then_delivers(tmp_path, token_env, monkeypat
             time.sleep(0.03)
         run.flush(5)
         spilled = sorted((tmp_path / "spool" / run.id / "events").glob("*.json"))
-        assert len(spilled) >= 4 and len(run._writer._pending) > len(spilled)
+        assert len(spilled) >= 4 and len(run._writer._outbox.pending) > len(spilled)
         server = ServerProcess(str(tmp_path / "store"), port=port).start()
         try:
             for i in range(30, 40):
