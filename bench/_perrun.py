@@ -9,6 +9,8 @@ a user who runs 1,000 small fits or a search with many candidates pays it 1,000 
   run and the runs after it);
 - the scikit-learn adapter's phases on the training thread (start, params and data, training
   metrics, model save, end) for short ``LogisticRegression`` fits made one after another;
+- what the final model's save costs per framework (Keras: ``model.save`` against autotrack's
+  snapshot on the training thread and its write on the writer thread; XGBoost), in a child;
 - 20,000 ``log_metrics`` calls, ``finish()`` included, per call;
 - 100 x ``LogisticRegression.fit`` in one child process with ``autotrack.autolog()`` against the
   same loop untracked, interleaved child processes, ratio per fit.
@@ -175,6 +177,11 @@ def run(quick: bool, repeats: int | None = None) -> None:
     verdict("perrun", "a scikit-learn run's fixed cost on the training thread (start, params, data, model, end)",
             fixed, GOAL_FIXED_MS, " ms")
 
+    saves = child_result(run_child([os.path.join(BENCH, "_perrun.py"), "model-save", "5" if quick else "20",
+                                    tmpdir("perrun-save")]))
+    table([[name, median(ts) * 1e3, max(ts) * 1e3] for name, ts in saves.items()], ["final model save", "median ms", "max ms"])
+    record("perrun", model_save_ms={k: median(v) * 1e3 for k, v in saves.items()})
+
     hot_times = [hot(HOT_CALLS, tmpdir("perrun-hot")) for _ in range(3 if quick else 7)]
     per_call = median(hot_times) / HOT_CALLS * 1e6
     record("perrun", hot_us_per_call_with_finish=per_call)
@@ -199,7 +206,55 @@ def run(quick: bool, repeats: int | None = None) -> None:
             detail=f"+{(median(times['autotrack']) - base) / fits * 1e3:.1f} ms a fit")
 
 
+def model_save_child(saves: int, folder: str) -> dict[str, list[float]]:
+    """The child: what saving the final model costs, per framework, each save timed alone (the
+    first of the process apart: it pays one-off imports). Keras: ``model.save`` (on the training
+    thread before issue 20) against autotrack's snapshot (training thread) and its write (the
+    run's writer thread); XGBoost: ``save_model``, which stays on the training thread."""
+    import importlib.util
+
+    import numpy as np
+
+    out: dict[str, list[float]] = {}
+
+    def timed(name: str, fn) -> None:  # noqa: ANN001
+        for i in range(saves + 1):
+            t0 = clock()
+            fn(i)
+            out.setdefault(f"{name} (first)" if i == 0 else name, []).append(clock() - t0)
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 20)).astype("float32")
+    y = (x.sum(1) > 0).astype("float32")
+    if importlib.util.find_spec("keras") is not None:
+        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+        import keras
+
+        from autotrack.integrations import _keras_save
+
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((20,)), keras.layers.Dense(16, activation="relu"),
+                                  keras.layers.Dense(1, activation="sigmoid")])  # the training workload's
+        model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+        model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+        writes: list = []
+        # autotrack's way first, as in a fit: its first save pays the process's one-off costs
+        timed("keras: snapshot (training thread)", lambda i: writes.append(_keras_save.snapshot(model)))
+        timed("keras: write (writer thread)", lambda i: writes[i](os.path.join(folder, f"s{i}.keras")))
+        timed("keras: model.save", lambda i: model.save(os.path.join(folder, f"k{i}.keras")))
+    if importlib.util.find_spec("xgboost") is not None:
+        import xgboost as xgb
+
+        booster = xgb.train({"objective": "binary:logistic", "max_depth": 4, "nthread": 1},
+                            xgb.DMatrix(x, label=y), num_boost_round=200)
+        timed("xgboost: save_model (200 trees)", lambda i: booster.save_model(os.path.join(folder, f"x{i}.ubj")))
+    return out
+
+
 if __name__ == "__main__":
     sys.path.insert(0, BENCH)
     mode, count, where = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    emit({"seconds": loop_child(mode, count, where)})
+    if mode == "model-save":
+        emit(model_save_child(count, where))
+    else:
+        emit({"seconds": loop_child(mode, count, where)})
