@@ -10,18 +10,19 @@ one place whichever sub-directory a script is started from.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 
 from autotrack._errors import ConfigError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Any
+    from typing import Any, Callable
 
 # No pathlib, and tomllib only once a config file is found: both are imported at the first
 # start_run, on the training thread (~10-20 ms together on the benchmark machine).
 
-__all__ = ["DEFAULT_URI", "DEFAULT_EXPERIMENT", "KNOWN_KEYS", "resolve_uri", "resolve_experiment",
+__all__ = ["DEFAULT_URI", "DEFAULT_EXPERIMENT", "KNOWN_KEYS", "resolve_uri", "resolve_experiment", "resolve_destination",
            "check_destination", "env_flag", "file_config"]
 
 DEFAULT_URI = "./autotrack-runs"
@@ -70,7 +71,7 @@ def _where(path: str, line: int | None) -> str:
 _parsed: dict[tuple[str, bool], tuple[tuple[int, int], tuple[dict[str, Any], str] | None]] = {}
 
 
-def _toml(path: str, about_us: bool = True) -> tuple[dict[str, Any], str] | None:
+def _toml(path: str, about_us: bool = True, st: os.stat_result | None = None) -> tuple[dict[str, Any], str] | None:
     """The parsed file and its text. A file that is not TOML is a ``ConfigError`` naming the file
     and line; for a ``pyproject.toml`` (``about_us=False``) only if a ``[tool.autotrack]`` header
     is in it (else it is none of autotrack's business, and None).
@@ -78,10 +79,10 @@ def _toml(path: str, about_us: bool = True) -> tuple[dict[str, Any], str] | None
     Every ``start_run`` asks (twice: the store and the experiment), and a project's
     ``pyproject.toml`` takes ~2 ms to parse: the answer is kept while the file's modification
     time and size stay the same, and a ``pyproject.toml`` that does not mention autotrack is not
-    parsed at all."""
+    parsed at all. ``st``: the file's ``os.stat``, when the caller has it."""
     try:
-        st = os.stat(path)
-        stamp = (st.st_mtime_ns, st.st_size)
+        st = st or os.stat(path)
+        stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
     except OSError:
         stamp = None
     known = _parsed.get((path, about_us))
@@ -159,10 +160,12 @@ def file_config(cwd: str | None = None) -> tuple[dict[str, Any], str | None]:
     ``ConfigError`` naming the file and line: it is the user's, like a bad argument, and a
     setting silently ignored sends runs where nobody will look for them.
     """
-    here = os.path.realpath(cwd or os.getcwd())
+    # POSIX's getcwd is already the physical path: no realpath (a syscall per part) every run
+    here = os.getcwd() if cwd is None and os.name == "posix" else os.path.realpath(cwd or os.getcwd())
     own = os.path.join(here, "autotrack.toml")
-    if os.path.isfile(own):
-        data, text = _toml(own)  # type: ignore[misc]
+    st = _regular(own)
+    if st is not None:
+        data, text = _toml(own, st=st)  # type: ignore[misc]
         if "autotrack" in data:  # an [autotrack] table: then nothing else belongs in the file
             for key in data:
                 if key != "autotrack":
@@ -173,8 +176,9 @@ def file_config(cwd: str | None = None) -> tuple[dict[str, Any], str | None]:
     folder = here
     while True:
         candidate = os.path.join(folder, "pyproject.toml")
-        if os.path.isfile(candidate):
-            parsed = _toml(candidate, about_us=False)
+        st = _regular(candidate)
+        if st is not None:
+            parsed = _toml(candidate, about_us=False, st=st)
             if parsed is None:
                 return {}, None
             data, text = parsed
@@ -189,6 +193,15 @@ def file_config(cwd: str | None = None) -> tuple[dict[str, Any], str | None]:
         folder = parent
 
 
+def _regular(path: str) -> os.stat_result | None:
+    """``os.stat`` of a regular file, else None (``os.path.isfile``, keeping the stat)."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st if stat.S_ISREG(st.st_mode) else None
+
+
 def _under(base: str, relative: str) -> str:
     """``base / relative`` as pathlib spells it: empty and ``.`` parts dropped, ``..`` kept."""
     if os.altsep:
@@ -196,20 +209,22 @@ def _under(base: str, relative: str) -> str:
     return os.path.join(base, *[part for part in relative.split(os.sep) if part not in ("", ".")])
 
 
-def _setting(explicit: object, env_var: str, key: str) -> tuple[str | None, str | None]:
+def _setting(explicit: object, env_var: str, key: str,
+             config: Callable[[], tuple[dict[str, Any], str | None]] | None = None) -> tuple[str | None, str | None]:
     """The first of: explicit value, environment variable, config file entry (with its folder)."""
     if explicit is not None and str(explicit) != "":
         return str(explicit), None
     env = os.environ.get(env_var)
     if env:
         return env, None
-    config, base = file_config()
-    value = config.get(key)
+    settings, base = (config or file_config)()
+    value = settings.get(key)
     return (value, base) if value else (None, None)
 
 
-def resolve_uri(uri: str | os.PathLike[str] | None = None) -> str:
-    value, base = _setting(uri, "AUTOTRACK_URI", "uri")
+def resolve_uri(uri: str | os.PathLike[str] | None = None,
+                config: Callable[[], tuple[dict[str, Any], str | None]] | None = None) -> str:
+    value, base = _setting(uri, "AUTOTRACK_URI", "uri", config)
     if value is None:
         return DEFAULT_URI
     if base is not None and not _has_scheme(value) and not os.path.isabs(value):
@@ -217,9 +232,24 @@ def resolve_uri(uri: str | os.PathLike[str] | None = None) -> str:
     return value
 
 
-def resolve_experiment(experiment: str | None = None) -> str:
-    value, _ = _setting(experiment, "AUTOTRACK_EXPERIMENT", "experiment")
+def resolve_experiment(experiment: str | None = None,
+                       config: Callable[[], tuple[dict[str, Any], str | None]] | None = None) -> str:
+    value, _ = _setting(experiment, "AUTOTRACK_EXPERIMENT", "experiment", config)
     return value or DEFAULT_EXPERIMENT
+
+
+def resolve_destination(uri: str | os.PathLike[str] | None = None, experiment: str | None = None) -> tuple[str, str]:
+    """``(resolve_uri(uri), resolve_experiment(experiment))``, looking for the config file once:
+    every ``start_run`` asks both, and each look is a few system calls (each a moment for other
+    threads to take the GIL from the training thread)."""
+    found: list[tuple[dict[str, Any], str | None]] = []
+
+    def config() -> tuple[dict[str, Any], str | None]:
+        if not found:
+            found.append(file_config())
+        return found[0]
+
+    return resolve_uri(uri, config), resolve_experiment(experiment, config)
 
 
 def check_destination(uri: str | os.PathLike[str] | None = None, experiment: str | None = None) -> None:
@@ -229,8 +259,7 @@ def check_destination(uri: str | os.PathLike[str] | None = None, experiment: str
     script before training starts, as ``start_run`` does; nothing is opened or created."""
     if env_flag("AUTOTRACK_DISABLE"):
         return  # every call is a no-op: nothing would be written anywhere
-    resolve_experiment(experiment)
-    resolved = resolve_uri(uri)
+    resolved, _ = resolve_destination(uri, experiment)
     head, sep, _ = resolved.partition("://")
     if sep and len(head) > 1 and head.lower() != "file":  # a local path needs no backend lookup (~20 ms)
         from autotrack.backends.base import check_uri

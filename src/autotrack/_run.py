@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping
 
 from autotrack import _events, _lifecycle, _rng, _sampler
 from autotrack._capture import seeds as _seeds
-from autotrack._config import env_flag, resolve_experiment, resolve_uri
+from autotrack._config import env_flag, resolve_destination
 from autotrack._safety import guard, report, strict
 from autotrack._staging import stage
 from autotrack._values import check_metrics, flatten, text, to_epoch, to_json, to_step
@@ -63,10 +63,9 @@ class Run:
     ) -> None:
         name = None if name is None else text(name, "the run name")
         experiment = None if experiment is None else text(experiment, "the experiment")
-        self.uri = resolve_uri(uri)
+        self.uri, self.experiment = resolve_destination(uri, experiment)
         self.backend = backend_for(self.uri)
         self.id = uuid.uuid4().hex
-        self.experiment = resolve_experiment(experiment)
         self.framework = framework
         self.parent_id = parent_id
         self.name = name or f"{framework or 'run'}-{self.id[:6]}"

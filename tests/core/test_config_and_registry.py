@@ -54,6 +54,26 @@ def test_an_edited_config_file_is_read_again(tmp_path):
         resolve_uri()
 
 
+def test_a_run_looks_for_the_config_file_once_and_through_a_symlinked_folder(tmp_path, monkeypatch):
+    """``start_run`` resolves the store and the experiment with one look (issue 20: each look is
+    a few system calls on the training thread); a working folder reached through a symlink finds
+    the same file and places the store relative to the real folder, as before."""
+    import autotrack._config as config
+
+    real = tmp_path / "real"
+    (real / "sub").mkdir(parents=True)
+    (real / "pyproject.toml").write_text('[tool.autotrack]\nuri = "runs-here"\nexperiment = "linked"\n')
+    (tmp_path / "link").symlink_to(real, target_is_directory=True)
+    monkeypatch.chdir(tmp_path / "link" / "sub")
+    looks = []
+    monkeypatch.setattr(config, "file_config", lambda cwd=None, _real=config.file_config: looks.append(cwd) or _real(cwd))
+    with autotrack.start_run() as run:
+        pass
+    assert len(looks) == 1
+    assert run.uri == os.path.join(os.path.realpath(real), "runs-here") and run.experiment == "linked"
+    assert autotrack.get_run(run.id, uri=str(real / "runs-here")).experiment == "linked"
+
+
 def test_default_store_is_local_folder(tmp_path):
     with autotrack.start_run() as run:
         run.log_metrics({"a": 1})
