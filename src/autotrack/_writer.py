@@ -233,7 +233,7 @@ class Writer:
                 if (self._outbox.pending or self._uploads.pending) and now - self._last_write >= self.flush_interval:
                     self._last_write = now
                     self._retry()
-                if self._rundoc.dirty:
+                if self._rundoc.dirty and not (closing and not self.queue):  # else _finish writes it, final
                     self._write_doc()
             except Exception as exc:  # noqa: BLE001 - the writer must outlive any one failure
                 self._failed("the background writer", exc)

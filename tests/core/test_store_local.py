@@ -65,3 +65,20 @@ def test_no_temporary_files_left(tmp_path):
     assert leftovers == []
     backend = backend_for(str(store))
     assert [d["id"] for d in backend.list_runs()] == [run.id]
+
+
+def test_a_folder_removed_after_the_store_made_it_is_made_again(tmp_path):
+    """The store remembers the folders it made (issue 20: no makedirs per write); one removed
+    since (a run folder deleted by hand, an events folder cleaned) is made again, not an error."""
+    import shutil
+
+    store = tmp_path / "store"
+    backend = backend_for(str(store))
+    doc = {"format": 1, "id": "r1", "name": "r", "experiment": "default", "status": "running", "start_time": None}
+    backend.create_run(doc)
+    backend.append("r1", 0, {"seq": 0, "run_id": "r1"})
+    shutil.rmtree(store / "runs" / "r1")
+    backend.update_run("r1", dict(doc, status="finished"))
+    backend.append("r1", 1, {"seq": 1, "run_id": "r1"})
+    assert (store / "runs" / "r1" / "run.json").is_file() and (store / "runs" / "r1" / "events" / "00000001.json").is_file()
+    assert [p.name for p in (store / "runs" / "r1").rglob(".*")] == [], "no temporary file left"

@@ -13,6 +13,7 @@ a crash never sees half a file; object stores make a PUT atomic by themselves.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
@@ -30,6 +31,11 @@ __all__ = ["FileStore", "check_protocol", "dumps", "loads", "sha256_file"]
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _TMP_PREFIX = ".tmp-"
+# a temporary file's name: the process, a token of this process (another host's pid may be the
+# same on a shared folder) and a counter, instead of a uuid4 per write (a system call)
+_TMP_TOKEN = uuid.uuid4().hex[:12]
+_tmp_numbers = itertools.count()
+_MADE_MAX = 4096  # folders known to exist, per store; forgotten past this many
 
 _INSTALL_HINTS = {
     "s3": "s3fs (pip install 'autotrack-ml[s3]')",
@@ -64,6 +70,7 @@ class FileStore:
     def __init__(self, uri: str) -> None:
         self.uri = uri
         self._fs: Any = None
+        self._made: set[str] = set()  # local folders this process made or found
         path = _plain_local_path(uri)
         if path is not None:  # fsspec (~100-150 ms to import) is not needed for a local folder
             self.local, root = True, path
@@ -106,12 +113,23 @@ class FileStore:
 
     # -- writes --------------------------------------------------------------------------
     def _write(self, path: str, data: bytes) -> None:
+        """Four system calls on a local disk (open, write, close, rename) once the folder is known:
+        each one lets the training thread's GIL go to the writer threads of other runs."""
         if self.local:
             folder = os.path.dirname(path)
-            os.makedirs(folder, exist_ok=True)
-            tmp = os.path.join(folder, f"{_TMP_PREFIX}{uuid.uuid4().hex}")
+            if folder not in self._made:
+                os.makedirs(folder, exist_ok=True)
+                if len(self._made) >= _MADE_MAX:
+                    self._made.clear()
+                self._made.add(folder)
+            tmp = os.path.join(folder, f"{_TMP_PREFIX}{os.getpid()}-{_TMP_TOKEN}-{next(_tmp_numbers)}")
             try:
-                with open(tmp, "wb") as fh:
+                try:
+                    fh = open(tmp, "wb")
+                except FileNotFoundError:  # the folder went since it was made (a run deleted meanwhile)
+                    os.makedirs(folder, exist_ok=True)
+                    fh = open(tmp, "wb")
+                with fh:
                     fh.write(data)
                 os.replace(tmp, path)
             except BaseException:
