@@ -244,7 +244,8 @@ def _gpus_nvidia_smi() -> list[dict[str, Any]]:
 
 def _gpus() -> list[dict[str, Any]]:
     """Frameworks know what the process actually sees; nvidia-smi covers the rest."""
-    for probe in (_gpus_torch, _gpus_tensorflow, lambda: once(f"nvidia-smi {shutil.which('nvidia-smi')}", _gpus_nvidia_smi)):
+    # nvidia-smi's answer once per PATH (not per run: resolving it is a stat per PATH entry)
+    for probe in (_gpus_torch, _gpus_tensorflow, lambda: once(f"nvidia-smi {os.environ.get('PATH')}", _gpus_nvidia_smi)):
         gpus = _safe(probe)
         if gpus:
             return gpus
