@@ -48,6 +48,7 @@ def run(quick: bool) -> None:
         run.flush(timeout=600)
         t2 = clock()
         run.finish()
+        run.flush()  # the background delivery of the run's end, before its store is removed
         stalls.append(t1 - t0)
         shutil.rmtree(store, ignore_errors=True)
         return t2 - t0

@@ -37,12 +37,15 @@ def autotrack_loop(n: int, store: str) -> tuple[float, int]:
     run.flush()
     elapsed = clock() - t0
     run.finish()
+    run.flush()  # finish() delivers in the background: wait for it before reading the files
     events = os.path.join(store, "runs", run.id, "events")
     # bytes of the metric columns: segments minus the one-off environment capture
     size = 0
     import json
 
     for name in os.listdir(events):
+        if not (name.endswith(".json") and name[:-5].isdigit()):  # a writer's temporary file
+            continue
         with open(os.path.join(events, name), "rb") as fh:
             doc = json.loads(fh.read())
         if "metrics" in doc:
