@@ -68,6 +68,14 @@ def recorded_model(store, tmp_path):
     return run, art, tmp_path / "recorded.keras"
 
 
+def fit_under_autolog(store, epochs, cls=None):
+    autotrack.autolog(uri=store, frameworks=["keras"])
+    x, y = data()
+    m = model(cls)
+    m.fit(x, y, epochs=epochs, batch_size=16, verbose=0)
+    return m, x
+
+
 def spy_writes(monkeypatch, gate=None):
     """Where ``snapshot`` and its ``write`` run; ``gate``: the write waits for it."""
     seen = {}
@@ -94,10 +102,7 @@ def spy_writes(monkeypatch, gate=None):
 def test_the_final_model_is_written_by_the_writer_and_is_what_model_save_writes(store, tmp_path, own_tmp,
                                                                                    monkeypatch):
     seen = spy_writes(monkeypatch)
-    autotrack.autolog(uri=store, frameworks=["keras"])
-    x, y = data()
-    m = model()
-    m.fit(x, y, epochs=3, batch_size=16, verbose=0)
+    m, x = fit_under_autolog(store, 3)
     run, art, path = recorded_model(store, tmp_path)
     assert seen == {"snapshot": threading.current_thread().name, "write": seen["write"]}
     assert seen["write"].startswith("autotrack-writer")
@@ -119,10 +124,7 @@ def test_the_model_is_recorded_as_fit_returned_it_though_changed_before_the_writ
     monkeypatch.delenv("AUTOTRACK_STRICT", raising=False)  # strict: finish() waits for the writer
     gate = threading.Event()
     spy_writes(monkeypatch, gate)
-    autotrack.autolog(uri=store, frameworks=["keras"])
-    x, y = data()
-    m = model()
-    m.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    m, x = fit_under_autolog(store, 2)
     expected = m.predict(x, verbose=0)
     m.set_weights([np.zeros_like(w) for w in m.get_weights()])  # the next fit, a user's change: in place
     m.optimizer.iterations.assign(999)
@@ -136,10 +138,7 @@ def test_the_model_is_recorded_as_fit_returned_it_though_changed_before_the_writ
 def test_a_model_too_large_to_hold_twice_is_written_by_model_save(store, tmp_path, own_tmp, monkeypatch):
     monkeypatch.setattr(_keras_save, "MAX_SNAPSHOT_BYTES", 64)
     seen = spy_writes(monkeypatch)
-    autotrack.autolog(uri=store, frameworks=["keras"])
-    x, y = data()
-    m = model()
-    m.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    m, x = fit_under_autolog(store, 2)
     _, art, path = recorded_model(store, tmp_path)
     assert "write" not in seen and art.metadata["format"] == "keras"
     assert art.source is not None, "saved by model.save into a folder of ours, on the training thread"
@@ -156,11 +155,8 @@ class OwnSave(keras.Sequential):
 
 
 def test_a_model_class_with_its_own_save_is_saved_by_it(store, tmp_path):
-    autotrack.autolog(uri=store, frameworks=["keras"])
-    x, y = data()
     OwnSave.saved.clear()
-    m = model(OwnSave)
-    m.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    m, x = fit_under_autolog(store, 1, OwnSave)
     _, art, path = recorded_model(store, tmp_path)
     assert len(OwnSave.saved) == 1 and OwnSave.saved[0].endswith("model.keras")
     np.testing.assert_array_equal(keras.models.load_model(path, custom_objects={"OwnSave": OwnSave})

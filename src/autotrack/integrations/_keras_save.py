@@ -65,11 +65,10 @@ def snapshot(model: Any) -> Callable[[str], None] | None:
     assets = lib.DiskIOStore(lib._ASSETS_DIRNAME, archive=None, mode="w")  # a folder of its own
     try:
         lib._save_state(model, weights_store=weights, assets_store=assets, inner_path="", visited_saveables=set())
-    except _TooLarge:
+    except BaseException as exc:
         shutil.rmtree(assets.tmp_dir, ignore_errors=True)
-        return None
-    except BaseException:
-        shutil.rmtree(assets.tmp_dir, ignore_errors=True)
+        if isinstance(exc, _TooLarge):
+            return None
         raise
 
     def write(path: str) -> None:
