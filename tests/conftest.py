@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
+import threading
 
 import pytest
 
@@ -44,6 +46,32 @@ def _real_spool_untouched():
     shutil.rmtree(SESSION_SPOOL, ignore_errors=True)
     if added:
         pytest.fail(f"the test session wrote into the real spool folder: {added}", pytrace=False)
+
+
+# Imports made on one of autotrack's threads without holding ``_starter.IMPORTS``, which a fork
+# waits for: forked in the middle of one, a child (a DataLoader worker, a pool worker starting
+# its own run) hangs on that module's import lock. Caught here for every test of the suite.
+_UNGUARDED_IMPORTS: list[str] = []
+
+
+def _audit_imports(event: str, args: tuple) -> None:
+    if event != "import":
+        return
+    thread = threading.current_thread().name
+    starter = sys.modules.get("autotrack._starter")
+    if thread.startswith("autotrack-") and starter is not None and not starter.IMPORTS._is_owned():
+        _UNGUARDED_IMPORTS.append(f"{thread}: {args[0]}")
+
+
+sys.addaudithook(_audit_imports)
+
+
+@pytest.fixture(autouse=True)
+def _imports_on_our_threads_are_fork_safe():
+    _UNGUARDED_IMPORTS.clear()
+    yield
+    found, _UNGUARDED_IMPORTS[:] = list(_UNGUARDED_IMPORTS), []
+    assert not found, f"imports on autotrack's threads without _starter.IMPORTS (unsafe under fork): {found}"
 
 
 @pytest.fixture(autouse=True)

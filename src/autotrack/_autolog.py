@@ -14,8 +14,8 @@ dataclass, for adapters) is built on first use.
 from __future__ import annotations
 
 import sys
-import _thread  # not threading: a few ms of import time, and only locks are needed
 
+from autotrack import _forksafe
 from autotrack._capture.seeds import install_seed_hooks
 from autotrack._hooks import when_imported
 
@@ -117,7 +117,7 @@ _wanted: set[str] = set()
 _settings: tuple[Any, ...] | None = None  # the values of _FIELDS while autolog is on
 _config: Any = None  # AutologConfig of _settings, built when first asked for
 _system_metrics: bool | None = None  # autolog(system_metrics=...): runs started while it is on follow it
-_lock = _thread.RLock()
+_lock = _forksafe.lock()
 
 
 def register_integration(name: str, triggers: Iterable[str], module: str) -> None:

@@ -24,7 +24,7 @@ an event costs one dict lookup. ``on``/``off`` are idempotent; an adapter adds i
 
 from __future__ import annotations
 
-import _thread
+from autotrack import _forksafe
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,7 +34,7 @@ __all__ = ["EVENTS", "on", "off", "emit", "listeners"]
 
 EVENTS = ("run_starting", "fit_beginning", "run_finishing")
 _listeners: dict[str, tuple[Callable[..., Any], ...]] = {name: () for name in EVENTS}  # replaced, never mutated
-_lock = _thread.allocate_lock()
+_lock = _forksafe.lock()
 
 
 def _check(event: str) -> None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import sys
 import _thread  # not threading: a few ms of import time, and only locks are needed
 
+from autotrack import _forksafe
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Callable
@@ -20,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["when_imported"]
 
 _hooks: dict[str, list[Callable[[Any], None]]] = {}
-_lock = _thread.RLock()
+_lock = _forksafe.lock()
 _busy = _thread._local()
 
 

@@ -6,6 +6,11 @@ would have done without us (the previous handler, or the default: die by SIGTERM
 interpreter exit, runs still open are finished: ``failed`` with the traceback if the program
 died of an exception, ``killed`` for Ctrl-C, else ``finished``. SIGKILL cannot be caught:
 readers see the stale heartbeat instead.
+
+A forked child (a ``multiprocessing`` worker) gets back the SIGTERM handling it had without us:
+it records nothing of its parent's runs, and a Python-level handler is what made
+``Pool.terminate()`` hang now and then (see ``_after_fork_in_child``). A child that starts a run
+of its own installs ours again.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from autotrack._config import env_flag
 
 __all__ = ["Terminated", "install", "disabled"]
 
-_installed = False
+_installed = False  # the exit hook: once per process, inherited by a forked child
+_sigterm_installed = False  # our SIGTERM handler: given back in a forked child (see below)
 _previous_sigterm: Any = None
 _get_runs: Callable[[], list[Any]] | None = None
 
@@ -74,12 +80,19 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 
 def install(get_runs: Callable[[], list[Any]]) -> None:
-    global _installed, _previous_sigterm, _get_runs
-    if _installed:
-        return
-    _installed = True
+    global _installed, _get_runs
     _get_runs = get_runs
-    atexit.register(_at_exit)
+    if not _installed:
+        _installed = True
+        atexit.register(_at_exit)
+    _install_sigterm()
+
+
+def _install_sigterm() -> None:
+    global _sigterm_installed, _previous_sigterm
+    if _sigterm_installed:
+        return
+    _sigterm_installed = True
     if threading.current_thread() is threading.main_thread():
         try:
             previous = signal.getsignal(signal.SIGTERM)
@@ -88,3 +101,27 @@ def install(get_runs: Callable[[], list[Any]]) -> None:
                 signal.signal(signal.SIGTERM, _on_sigterm)
         except (ValueError, OSError):  # embedded interpreters, restricted platforms
             pass
+
+
+def _after_fork_in_child() -> None:
+    """``Pool.terminate()`` (and so ``with Pool() as pool:``) SIGTERMs the workers still waiting
+    for a task, blocked in a semaphore. A Python handler runs only if the signal interrupts that
+    wait; one that lands between the semaphore's non-blocking try and the blocking wait is noted
+    and never run, the worker sleeps on and the parent's ``join`` hangs (CPython issue 78178;
+    ~2 in 100 pools under load). The default disposition kills at once, whenever it lands. So
+    the child gets back what it had before us (unless someone installed a handler after ours),
+    and our handler only if it starts a run of its own."""
+    global _sigterm_installed
+    if not _sigterm_installed:
+        return
+    _sigterm_installed = False
+    try:
+        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+            previous = _previous_sigterm if _previous_sigterm is not None else signal.SIG_DFL
+            signal.signal(signal.SIGTERM, previous)
+    except (ValueError, OSError):  # forked from a thread CPython does not count as main here
+        pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -19,10 +19,10 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-import threading
 from collections import OrderedDict
 from typing import Any
 
+from autotrack import _forksafe
 from autotrack._errors import ArtifactNotFoundError, AutotrackError, ModelNotFoundError, RunNotFoundError
 from autotrack._registry_state import (ACTIONS, NAME, SNAPSHOT_EVERY, check_alias, check_name, new_state,
                                        next_event, replay, state_doc, state_from_doc)
@@ -31,7 +31,7 @@ __all__ = ["commit", "state_of", "check_request", "local_user", "forget", "suppo
 
 _MAX_ATTEMPTS = 1000
 _cache: OrderedDict[tuple[str, str], tuple[dict[str, Any], int]] = OrderedDict()
-_cache_lock = threading.Lock()
+_cache_lock = _forksafe.lock()
 _CACHE_SIZE = 256
 
 

@@ -19,6 +19,8 @@ import warnings
 from collections import Counter
 from typing import Any, Callable, Iterator, TypeVar
 
+from autotrack import _forksafe
+
 __all__ = ["AutotrackWarning", "guard", "guarded", "report", "error_counts", "strict"]
 
 _log = logging.getLogger("autotrack")
@@ -26,7 +28,7 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 _counts: Counter[str] = Counter()
 _warned: set[str] = set()
-_lock = threading.Lock()
+_lock = _forksafe.lock()
 
 
 class AutotrackWarning(UserWarning):

@@ -23,6 +23,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from autotrack import _starter
 from autotrack._launch import Launched, launch
 from autotrack._safety import report
 
@@ -132,9 +133,10 @@ class Sampler:
         first = self.every
         if _notes is None:
             try:
-                from autotrack._capture import system
+                with _starter.IMPORTS:  # importlib.metadata and its tree, at a first run (see _starter)
+                    from autotrack._capture import system
 
-                _notes = system.quick_notes()
+                    _notes = system.quick_notes()
             except Exception:  # noqa: BLE001 - then the probe tells
                 _notes = None
         if _notes is not None:  # what each source says: probed by an earlier run, or known without a probe
@@ -148,13 +150,11 @@ class Sampler:
             first -= waited
         probe = None
         try:
-            from autotrack import _starter
-
             with _starter.IMPORTS:  # a fork waits for these imports (see _starter)
                 from autotrack._capture import system
 
                 system.import_sources()
-            probe = system.Probe(self._disks)
+                probe = system.Probe(self._disks)  # imports again what import_sources could not
             self.notes = dict(probe.notes)
             _notes = dict(probe.notes)
         except Exception as exc:  # noqa: BLE001 - psutil broken on this platform: one warning

@@ -25,10 +25,11 @@ in the run's environment (rank 0's is); without a job key the other nodes record
 
 from __future__ import annotations
 
-import _thread
 import atexit
 import os
 import time
+
+from autotrack import _forksafe
 
 TYPE_CHECKING = False  # not ``typing`` (nor ``re``): autolog() imports this module on every machine
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,7 +44,7 @@ _CHECK_EVERY = 300.0
 _FLUSH_EVERY = 60.0
 _KEEP = 1_000  # samples kept while the store refuses them; older ones are dropped
 _node_sampler: "NodeSampler | None" = None
-_lock = _thread.allocate_lock()  # not ``threading``: its import is most of autolog()'s in a bare interpreter
+_lock = _forksafe.lock()  # not ``threading`` (_forksafe): its import is most of autolog()'s in a bare interpreter
 
 
 class Placement:

@@ -17,13 +17,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 import uuid
+
+from autotrack import _forksafe
 
 __all__ = ["stage", "reserve", "unstage"]
 
 _PREFIX = ".autotrack-staging-"
-_lock = threading.Lock()  # a folder is never removed between its creation and a link into it
+_lock = _forksafe.lock()  # a folder is never removed between its creation and a link into it
 _by_device: dict[int, str] = {}  # device -> a staging folder of ours on it
 
 

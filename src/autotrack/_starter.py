@@ -16,10 +16,13 @@ from typing import Any, Callable
 
 __all__ = ["StartCapture", "IMPORTS"]
 
-# Held while a capture imports what it needs. ``os.fork`` waits for it: a child forked in the
-# middle of an import finds that module's import lock held forever by a thread it does not have,
-# and the capture of any run it starts would hang on it.
-IMPORTS = threading.Lock()
+# Held by every thread of ours while it imports (the first import of a module, that is: the
+# environment capture's, the system metrics probe's). ``os.fork`` waits for it: a child forked
+# in the middle of an import finds that module's import lock held forever by a thread it does
+# not have, and hangs as soon as it imports that module (a run of its own, a DataLoader worker's
+# code). Reentrant, so a guarded section may call another; the test suite fails any import on
+# one of our threads made without it (tests/conftest.py).
+IMPORTS = threading.RLock()
 _held_for_fork = False
 
 
@@ -37,7 +40,7 @@ def _after_fork_in_parent() -> None:
 
 def _after_fork_in_child() -> None:
     global IMPORTS, _held_for_fork
-    IMPORTS, _held_for_fork = threading.Lock(), False
+    IMPORTS, _held_for_fork = threading.RLock(), False
 
 
 if hasattr(os, "register_at_fork"):

@@ -92,6 +92,60 @@ def test_multiprocessing_fork_workers_do_not_wait_for_the_parents_writer(store):
     assert rec.status == "finished" and rec.final_metrics["took"] < 10
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_every_lock_autotrack_keeps_for_the_process_is_free_in_a_forked_child():
+    """A child forked while another thread holds one of our process-wide locks got it held for
+    good: its own run's environment capture waited on the package-scan lock (20-60 s, then the
+    run's end gave up on it), its warnings on the warn-once table's. Every such lock (module
+    level, on a class, on a module-level object) is held by a thread here, and the child must
+    find each free (``_forksafe``). ``_starter.IMPORTS`` is left out: the fork waits for it."""
+    proc = python("""
+        import _thread, importlib, os, pkgutil, sys, threading, autotrack
+        from autotrack import _forksafe, _starter
+        for m in pkgutil.walk_packages(autotrack.__path__, "autotrack."):
+            parts = m.name.split(".")  # the framework adapters import their framework: their helpers only
+            if parts[1] != "integrations" or len(parts) == 2 or parts[2] in ("_common", "_gbm_common", "_tune_ray"):
+                importlib.import_module(m.name)
+        kinds = (type(_thread.allocate_lock()), type(_thread.RLock()), _forksafe._Lock)
+        def locks():
+            found = {}
+            for name, module in list(sys.modules.items()):
+                if name.split(".")[0] != "autotrack":
+                    continue
+                for attr, value in list(vars(module).items()):
+                    places = [(attr, value)]
+                    if (getattr(value, "__module__", "") == name and isinstance(value, type)) or (
+                            type(value).__module__.startswith("autotrack") and hasattr(value, "__dict__")):
+                        places += [(f"{attr}.{a}", v) for a, v in list(vars(value).items())]
+                    for label, each in places:
+                        if isinstance(each, kinds) and each is not _starter.IMPORTS:
+                            found[f"{name}.{label}"] = each
+            return found
+        held = locks()
+        ready = threading.Event()
+        def hold():
+            for lock in held.values():
+                lock.acquire()
+            ready.set()
+            threading.Event().wait()
+        threading.Thread(target=hold, daemon=True).start()
+        ready.wait()
+        pid = os.fork()
+        if pid == 0:
+            stuck = sorted(name for name, lock in locks().items() if not lock.acquire(True, 0.2))
+            print("stuck:", " ".join(stuck), flush=True)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        print("held:", " ".join(sorted(held)), flush=True)
+    """, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = dict(line.split(":", 1) for line in proc.stdout.splitlines())
+    held = lines["held"].split()
+    assert "autotrack._capture.environment._packages_lock" in held and "autotrack._safety._lock" in held
+    assert "autotrack._capture.environment._GIT._lock" in held and len(held) >= 10, held
+    assert lines["stuck"].split() == []
+
+
 def _staging_leftovers() -> list[str]:
     tmp = tempfile.gettempdir()
     return [n for n in os.listdir(tmp) if n.startswith((".autotrack-staging-", "autotrack-staging-"))

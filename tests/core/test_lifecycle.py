@@ -148,3 +148,43 @@ def test_a_fit_an_adapter_began_and_never_ended_is_not_finished_at_exit(store):
     rec = autotrack.last_run(store)
     assert rec.status == "failed" and "keras fit did not complete" in rec.error
     assert rec.final_metrics == {"loss": 1.0}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_dies_of_sigterm_as_it_would_without_autotrack(store):
+    """A ``fork`` child (a ``multiprocessing`` worker) inherited our Python-level SIGTERM handler.
+    ``Pool.terminate()`` (which ``with Pool() as p:`` calls on exit) SIGTERMs workers blocked in a
+    semaphore wait: a Python handler runs only if the signal lands inside that wait, and one that
+    lands just before it is never run, so the worker slept on and the pool's ``join`` hung
+    (~2 in 100 under load; CPython issue 78178, dagster issue 25749). The child records nothing
+    of its parent's runs, so it gets back what it had without us (default, or the user's own
+    handler); a child that starts its own run gets ours again, and its run ends ``killed``."""
+    proc = python(f"""
+        import os, signal, sys, autotrack
+        def users(signum, frame):
+            sys.exit(7)
+        run = autotrack.start_run(uri={store!r})
+        def child(expected, own_run):
+            pid = os.fork()
+            if pid == 0:
+                ok = signal.getsignal(signal.SIGTERM) is expected
+                if own_run:
+                    autotrack.start_run(uri={store!r}, name="child-own").log_metric("x", 1.0, step=0)
+                    ok = ok and signal.getsignal(signal.SIGTERM) is not expected
+                    os.kill(os.getpid(), signal.SIGTERM)  # marks its run killed, then dies of it
+                os._exit(0 if ok else 1)
+            return os.waitpid(pid, 0)[1]
+        print("default", child(signal.SIG_DFL, False), flush=True)
+        print("own run", child(signal.SIG_DFL, True), flush=True)
+        run.finish()
+        signal.signal(signal.SIGTERM, users)  # installed after ours: a child keeps the user's
+        print("user's", child(users, False), flush=True)
+    """, env={"AUTOTRACK_EXIT_TIMEOUT": "60"}, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    statuses = dict(line.rsplit(" ", 1) for line in proc.stdout.splitlines())
+    assert os.waitstatus_to_exitcode(int(statuses["default"])) == 0
+    assert os.waitstatus_to_exitcode(int(statuses["own run"])) == -signal.SIGTERM
+    assert os.waitstatus_to_exitcode(int(statuses["user's"])) == 0
+    runs = {r.name: r for r in autotrack.runs(uri=store)}
+    assert runs["child-own"].status == "killed" and "SIGTERM" in runs["child-own"].error
+    assert runs["child-own"].metrics["x"][0].value == 1.0

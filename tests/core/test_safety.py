@@ -90,7 +90,8 @@ def test_full_disk_warns_training_continues_and_nothing_is_lost(monkeypatch, tmp
     segments = sorted((spooled / "events").iterdir())
     points = []
     for seg in segments:
-        points += json.loads(seg.read_text())["metrics"]["loss"]["step"]
+        # a segment may hold no metric at all (the environment, when its capture comes late)
+        points += json.loads(seg.read_text()).get("metrics", {}).get("loss", {}).get("step", [])
     assert points == list(range(300)), "every point is kept in the local spool"
     assert json.loads((spooled / "run.json").read_text())["status"] == "finished"
 

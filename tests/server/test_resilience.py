@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 
 import autotrack
+from tests.core.helpers import python
 from tests.server.helpers import ROOT, TOKEN, ServerProcess, child_env, free_port
 
 
@@ -230,3 +233,36 @@ def test_long_outage_spills_to_disk_then_delivers(tmp_path, token_env, monkeypat
         finally:
             server.stop()
     assert not (tmp_path / "spool" / run.id).exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_and_its_parent_do_not_share_a_connection(server, token_env):
+    """The HTTP store keeps its connections open between requests, and stores are shared per
+    URI in a process: a forked child that started a run of its own on the same server reused
+    the parent's idle connection, so both processes wrote their requests into one socket and
+    read each other's answers. A child now gets stores of its own (``backends.base``)."""
+    tag = uuid.uuid4().hex[:8]
+    proc = python(f"""
+        import os, autotrack
+        run = autotrack.start_run(uri={server.url!r}, name="parent-{tag}")
+        run.log_metric("loss", 0.0, step=0)
+        assert run.flush(30)  # an idle connection is now open, in the store's pool
+        pid = os.fork()
+        mine = "child" if pid == 0 else "parent"
+        if pid == 0:
+            run = autotrack.start_run(uri={server.url!r}, name="child-{tag}")
+        for step in range(1, 200):
+            run.log_metric("loss", float(step), step=step)
+            if step % 10 == 0:
+                assert run.flush(30), mine
+        run.finish()
+        assert run.flush(30), mine
+        if pid == 0:
+            os._exit(0)
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    """, env={"AUTOTRACK_EXIT_TIMEOUT": "60"}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    runs = {r.name.split("-")[0]: r for r in autotrack.runs(uri=server.url) if r.name.endswith(tag)}
+    assert runs["parent"].status == runs["child"].status == "finished"
+    assert [p.step for p in runs["parent"].metrics["loss"]] == list(range(200))
+    assert [p.step for p in runs["child"].metrics["loss"]] == list(range(1, 200))

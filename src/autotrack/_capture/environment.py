@@ -16,11 +16,11 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from typing import Any, Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
+from autotrack import _forksafe
 from autotrack._capture.gitcache import GitCache, once
 
 __all__ = ["capture_environment", "capture_git", "GIT_DIFF_CAP_BYTES"]
@@ -52,7 +52,7 @@ def _normalise(name: str) -> str:
 
 
 _packages_cache: dict[tuple[str, ...], dict[str, str]] = {}
-_packages_lock = threading.Lock()
+_packages_lock = _forksafe.lock()
 
 
 def _header(text: str) -> tuple[str | None, str | None]:

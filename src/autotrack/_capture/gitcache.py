@@ -10,9 +10,10 @@ read once (``once``); git facts are read again only when something git would see
 from __future__ import annotations
 
 import os
-import threading
 import time
 from typing import Any, Callable, Sequence
+
+from autotrack import _forksafe
 
 __all__ = ["once", "GitCache", "GIT_CACHE_SECONDS"]
 
@@ -21,7 +22,7 @@ __all__ = ["once", "GitCache", "GIT_CACHE_SECONDS"]
 GIT_CACHE_SECONDS = 30.0
 
 _once: dict[str, Any] = {}
-_once_lock = threading.Lock()
+_once_lock = _forksafe.lock()
 
 
 def once(name: str, probe: Callable[[], Any]) -> Any:
@@ -101,7 +102,7 @@ class GitCache:
     """The last git facts, per start folder and store exclusion, valid while their key holds."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = _forksafe.lock()  # one per process: environment._GIT
         self._entries: dict[tuple[str, tuple[str, ...]], tuple[tuple[Any, ...], float, list[str], Any]] = {}
 
     def get(self, start: str, exclude: Sequence[str], capture: Callable[[str, Sequence[str]], Any],

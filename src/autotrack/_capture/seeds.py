@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import os
 import sys
-import _thread  # not threading: a few ms of import time, and only locks are needed
 
+from autotrack import _forksafe
 from autotrack._hooks import when_imported
 
 TYPE_CHECKING = False
@@ -30,7 +30,7 @@ __all__ = ["install_seed_hooks", "uninstall_seed_hooks", "record_seed", "seeds_s
 
 _seeds: dict[str, Any] = {}
 _listeners: list[Callable[[str, Any], None]] = []
-_lock = _thread.allocate_lock()
+_lock = _forksafe.lock()
 _installed = False
 _registered = False  # post-import hooks are registered once; they do nothing while uninstalled
 _patched: set[tuple[str, str]] = set()

@@ -29,17 +29,17 @@ from __future__ import annotations
 
 import errno
 import os
-import threading
 import uuid
 from typing import Any
 
+from autotrack import _forksafe
 from autotrack._registry_state import PARTITION, check_name, event_file, state_from_doc
 from autotrack.backends._codec import dumps, loads
 
 __all__ = ["MODELS_DIR", "list_models", "append_event", "read_events", "latest_snapshot", "put_snapshot", "create"]
 
 MODELS_DIR = "models"
-_memory_lock = threading.Lock()  # memory:// lives in one process: a lock makes check-and-write one step
+_memory_lock = _forksafe.lock()  # memory:// lives in one process: a lock makes check-and-write one step
 _NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS}
 
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import importlib
 import os
-import threading
 from types import MappingProxyType
 from typing import IO, Any, Mapping, Protocol, runtime_checkable
 
+from autotrack import _forksafe
 from autotrack._errors import BackendUnavailableError, ConfigError
 
 __all__ = ["Backend", "backend_for", "check_uri", "register_backend", "registered_backends", "scheme_of"]
@@ -73,7 +73,7 @@ _BUILTIN: dict[str, tuple[str, str]] = {
 }
 _registry: dict[str, Any] = {}
 _instances: dict[str, Backend] = {}
-_lock = threading.Lock()
+_lock = _forksafe.lock()
 
 
 def scheme_of(uri: str) -> str:
@@ -211,3 +211,14 @@ def backend_for(uri: str) -> Backend:
     _validate(instance, scheme)
     with _lock:
         return _instances.setdefault(uri, instance)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child's runs get stores of their own: an HTTP store keeps its connections open
+    between requests, and the child reusing one would put both processes' requests and answers
+    on one socket; any store may hold state a thread of the parent was changing."""
+    _instances.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -22,10 +22,10 @@ import numbers
 import os
 import sys
 import tempfile
-import threading
 import warnings
 from typing import Any, Callable
 
+from autotrack import _forksafe
 from autotrack._run import deactivate
 from autotrack._safety import AutotrackWarning, guard
 from autotrack.integrations._common import FitRecorder, outermost
@@ -128,7 +128,7 @@ class Open:
     """
 
     _callbacks: set[Any] = set()  # strong: a callback made inline is gone after its training
-    _lock = threading.Lock()
+    _lock = _forksafe.lock()
     _hooked = False
 
     @classmethod

@@ -19,9 +19,9 @@ heartbeat that goes stale: readers report it ``killed``.
 from __future__ import annotations
 
 import os
-import threading
 from typing import Any
 
+from autotrack import _forksafe
 from autotrack._run import status_for
 from autotrack._safety import guard
 from autotrack.integrations._common import Patcher
@@ -32,7 +32,7 @@ __all__ = ["begin", "end", "current"]
 _DUPLICATE = "__duplicate__"  # ray.tune.result.RESULT_DUPLICATE: the function's end, not a report
 _patcher = Patcher()
 _patched: set[type] = set()
-_lock = threading.RLock()
+_lock = _forksafe.lock()
 
 
 class _Trial:
