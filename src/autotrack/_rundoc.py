@@ -1,11 +1,11 @@
 """The run document as the writer keeps it, and the heartbeat that keeps it fresh.
 
 Readers call a ``running`` run whose heartbeat is older than four intervals ``killed``. The
-heartbeat therefore has a timer thread of its own: the writer thread may spend seconds hashing
-or uploading a checkpoint, and a live run must not read ``killed`` meanwhile. Both threads
-write the whole document (``update_run`` replaces it), so they take turns under one lock, and
-the timer only ever rewrites the last document the writer settled, with a new time: it never
-sees a half-updated one, and never writes after the final one.
+heartbeat therefore has a timer apart from the writer thread (the store's timer thread,
+``_beats``): the writer may spend seconds hashing or uploading a checkpoint, and a live run must
+not read ``killed`` meanwhile. Both write the whole document (``update_run`` replaces it), so
+they take turns under one lock, and the timer only ever rewrites the last document the writer
+settled, with a new time: it never sees a half-updated one, and never writes after the final one.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from autotrack import _beats
 from autotrack._summary import Summary
 
 __all__ = ["RunDocument"]
@@ -33,7 +34,8 @@ class RunDocument:
         self._settled = dict(doc)
         self._final = False
         self._stop = threading.Event()
-        self._timer: threading.Thread | None = None
+        self._scheduled = False
+        self._failing = False
 
     def update(self, fields: dict[str, Any]) -> None:
         self.doc.update(fields)
@@ -64,25 +66,34 @@ class RunDocument:
 
     # -- the timer -------------------------------------------------------------------------
     def start_heartbeat(self) -> None:
-        if self._timer is None and self.interval > 0:
-            self._timer = threading.Thread(target=self._beat, name=f"autotrack-heartbeat-{self.run_id[:8]}",
-                                           daemon=True)
-            self._timer.start()
+        if not self._scheduled and self.interval > 0:
+            self._scheduled = True
+            _beats.schedule(self.backend, self)
 
     def stop_heartbeat(self) -> None:
         self._stop.set()
+        if self._scheduled:
+            _beats.cancel(self.backend, self)
 
-    def _beat(self) -> None:
-        failing = False
-        while not self._stop.wait(self.interval):
-            with self._lock:
-                if self._final or self._stop.is_set():
-                    return
-                doc = dict(self._settled, heartbeat=time.time())
-                try:
-                    self.backend.update_run(self.run_id, doc)
-                    self._settled, failing = doc, False
-                except Exception as exc:  # noqa: BLE001 - the writer retries the document itself
-                    if not failing:
-                        self._on_error("keeping the heartbeat", exc)
-                    failing = True
+    def beat(self) -> bool:
+        """One heartbeat, from the store's timer thread; False once there are no more to make.
+        While the writer writes the document (with a fresh heartbeat of its own) it is skipped,
+        not waited for: the timer serves the store's other runs too."""
+        if self._final or self._stop.is_set():
+            return False
+        if not self._lock.acquire(blocking=False):
+            return True
+        try:
+            if self._final or self._stop.is_set():
+                return False
+            doc = dict(self._settled, heartbeat=time.time())
+            try:
+                self.backend.update_run(self.run_id, doc)
+                self._settled, self._failing = doc, False
+            except Exception as exc:  # noqa: BLE001 - the writer retries the document itself
+                if not self._failing:
+                    self._on_error("keeping the heartbeat", exc)
+                self._failing = True
+        finally:
+            self._lock.release()
+        return True
