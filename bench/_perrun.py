@@ -66,7 +66,8 @@ def adapter_phases(fits: int, store: str) -> dict[str, list[float]]:
     """Seconds per phase of the scikit-learn adapter on the training thread, for ``fits``
     ``LogisticRegression`` fits under ``autolog()`` (the same data as the loop below): the run's
     start (``start_run`` and the writer's launch), params and data fingerprints, the training
-    metrics, the model save (joblib, then ``log_artifact``), the run's end (``finish``)."""
+    metrics, the model save (pickled into memory, then handed to the run's writer), the run's end
+    (``finish``)."""
     import functools
 
     import numpy as np
@@ -102,8 +103,8 @@ def adapter_phases(fits: int, store: str) -> dict[str, list[float]]:
     for owner, name, label in ((_common.FitRecorder, "begin", "start (start_run)"),
                                (adapter, "_begin", "start + params + data"),
                                (rec, "training_metrics", "training metrics"),
-                               (rec, "save_model", "model save (joblib)"),
-                               (_common.FitRecorder, "model", "model save (log_artifact)"),
+                               (rec, "dump_model", "model save (joblib, in memory)"),
+                               (_common.FitRecorder, "model_made", "model save (to the writer)"),
                                (_common.FitRecorder, "end", "end (finish)")):
         timed(owner, name, label)
     try:
@@ -172,8 +173,8 @@ def run(quick: bool, repeats: int | None = None) -> None:
     got = adapter_phases(fits_profiled, tmpdir("perrun-adapter"))
     table([[name, median(ts) * 1e3, max(ts) * 1e3] for name, ts in got.items()], ["scikit-learn adapter phase", "median ms", "max ms"])
     record("perrun", sklearn_adapter_phases_ms={k: median(v) * 1e3 for k, v in got.items()})
-    fixed = sum(median(got[k]) for k in ("start + params + data", "model save (joblib)", "model save (log_artifact)",
-                                          "end (finish)")) * 1e3
+    fixed = sum(median(got[k]) for k in ("start + params + data", "model save (joblib, in memory)",
+                                          "model save (to the writer)", "end (finish)")) * 1e3
     verdict("perrun", "a scikit-learn run's fixed cost on the training thread (start, params, data, model, end)",
             fixed, GOAL_FIXED_MS, " ms")
 

@@ -118,12 +118,16 @@ def stage(path: str, *own_folders: str) -> tuple[str, bool]:
 
 
 def reserve() -> str:
-    """A new path in a staging folder of ours (the temporary folder's), for content the writer
-    thread makes itself (``Run._log_made``); ``unstage`` it as a staged file."""
+    """A new, empty file in a staging folder of ours (the temporary folder's), for content the
+    writer thread makes itself (``Run._log_made``); ``unstage`` it as a staged file. Made here,
+    under the lock: a path alone left the folder empty, and another run's ``unstage`` removed it
+    before the file was written."""
     with _lock:
         folder = _candidates(())[0]
         os.makedirs(folder, exist_ok=True)
-        return os.path.join(folder, uuid.uuid4().hex)
+        path = os.path.join(folder, uuid.uuid4().hex)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return path
 
 
 def unstage(path: str) -> None:

@@ -62,11 +62,13 @@ class Uploads:
         writer makes (``Run._log_made``) is written first, into a staging folder of ours."""
         write = request.pop("_write", None)
         if write is not None:
-            path = reserve()
+            path = None
             try:
+                path = reserve()  # an empty file of ours, which write() overwrites
                 write(path)  # a local file: made even when the store is out of time, then spooled
             except Exception as exc:  # noqa: BLE001 - reported; the rest of the run goes on
-                unstage(path)
+                if path is not None:
+                    unstage(path)
                 self._failed("writing an artifact", exc)
                 return
             request["_read_from"], request["_staged"] = path, True

@@ -216,6 +216,25 @@ def test_many_runs_leave_no_staging_folders(store, tmp_path):
     assert _staging_leftovers() == []
 
 
+def test_a_reserved_staging_path_survives_another_runs_unstage(tmp_path):
+    """``reserve()`` handed out a path in the staging folder and the writer made the file later;
+    meanwhile another run's writer unstaged the folder's last file and removed the folder, empty,
+    and the model could not be written (FileNotFoundError; seen in bench perrun, a loop of
+    scikit-learn fits, each model written by the writer thread). The reserved file now exists."""
+    from autotrack import _staging
+
+    other = tmp_path / "other.bin"
+    other.write_bytes(b"x")
+    reserved = _staging.reserve()
+    staged, ours = _staging.stage(str(other))
+    assert ours and os.path.dirname(staged) == os.path.dirname(reserved)
+    _staging.unstage(staged)  # the other run's artifact is stored
+    with open(reserved, "wb") as fh:  # the writer makes the reserved file
+        fh.write(b"model")
+    _staging.unstage(reserved)
+    assert _staging_leftovers() == []
+
+
 def test_a_segment_that_cannot_be_encoded_costs_only_its_bad_events(store, lenient):
     """Values are checked at the call; if something unencodable still reached the writer (a bug),
     it costs those events (warned, counted), never the run."""

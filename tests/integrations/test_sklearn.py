@@ -529,3 +529,55 @@ def test_callable_refit_marks_best_index(on):
     assert parent.params["best_index"] == search.best_index_
     assert children[0].tags["candidate_index"] == search.best_index_
     assert runs[0].id == children[0].id, "the best is created last: `autotrack show last`"
+
+
+def test_the_model_and_cv_results_are_written_off_the_training_thread(store):
+    """Pickled (and the CSV made) on the training thread, as ``fit`` left them; written by the
+    run's writer thread. The training thread made a folder, a file, a link and a removal for
+    each: ~2 ms a fit in a loop of short fits, most of it waiting for the GIL after each call."""
+    proc = python(f"""
+        import sys, threading
+        seen = []
+        def hook(event, args):
+            if threading.current_thread() is threading.main_thread() and event in ("open", "os.mkdir", "shutil.rmtree"):
+                if any(part in str(args[0]) for part in ("model.joblib", "cv_results", "autotrack-sklearn")):
+                    seen.append((event, str(args[0])))
+        import joblib, numpy as np, autotrack
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import GridSearchCV
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(120, 4)); y = (X[:, 0] > 0).astype(int)
+        autotrack.autolog(uri={store!r})
+        sys.addaudithook(hook)
+        est = LogisticRegression(max_iter=200).fit(X, y)
+        expected = est.predict_proba(X)
+        est.coef_[:] = 0  # changed in place right after fit: the record keeps what fit made
+        search = GridSearchCV(LogisticRegression(max_iter=200), {{"C": [0.1, 1.0]}}, cv=2).fit(X, y)
+        assert seen == [], seen
+        runs = autotrack.runs(uri={store!r})
+        single = next(r for r in runs if r.name == "LogisticRegression" and r.parent_id is None and "best_score" not in r.final_metrics)
+        art = single.artifact("model.joblib")
+        art.download("got.joblib")
+        assert np.array_equal(joblib.load("got.joblib").predict_proba(X), expected)
+        assert art.kind == "model" and art.metadata["format"] == "joblib" and art.metadata["estimator"] == "self"
+        parent = next(r for r in runs if "best_score" in r.final_metrics)
+        table = parent.artifact("cv_results.csv")
+        table.download("cv.csv")
+        lines = open("cv.csv", encoding="utf-8").read().splitlines()
+        assert table.metadata["rows"] == 2 and len(lines) == 3 and lines[0].startswith("mean_fit_time")
+        best = parent.artifact("model.joblib")
+        best.download("best.joblib")
+        assert best.metadata["estimator"] == "best_estimator_"
+        assert np.array_equal(joblib.load("best.joblib").predict(X), search.best_estimator_.predict(X))
+        print("ok")
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("ok")
+
+
+def test_a_model_too_large_to_hold_in_memory_is_written_at_once(on, tmp_path, monkeypatch):
+    monkeypatch.setattr(_sklearn_record, "IN_MEMORY_MAX", 10)  # every pickle is "too large"
+    est = LogisticRegression(max_iter=500).fit(X, Y)
+    model, art = load_model(only_run(on), tmp_path)
+    assert art.name == MODEL and art.metadata["format"] == "joblib" and art.metadata["estimator"] == "self"
+    np.testing.assert_array_equal(model.predict_proba(X), est.predict_proba(X))

@@ -10,11 +10,12 @@ touched), so their cost stays small next to the fit they follow.
 
 from __future__ import annotations
 
+import io
 import math
 import numbers
 import os
 import sys
-from typing import Any
+from typing import Any, Callable
 
 import joblib
 import numpy as np
@@ -23,7 +24,8 @@ from sklearn.base import BaseEstimator
 
 from autotrack.integrations import _sklearn_metrics as fast
 
-__all__ = ["METRIC_ROWS", "MODEL_FORMATS", "clean", "estimator_params", "seeds", "training_metrics", "save_model"]
+__all__ = ["METRIC_ROWS", "MODEL_FORMATS", "clean", "estimator_params", "seeds", "training_metrics", "save_model",
+           "dump_model", "writes", "IN_MEMORY_MAX"]
 
 METRIC_ROWS = 10_000
 MODEL_FORMATS = ("joblib", "skops")
@@ -217,12 +219,39 @@ def training_metrics(est: Any, X: Any, y: Any) -> dict[str, float]:
 
 
 # -- model ---------------------------------------------------------------------------------------
+IN_MEMORY_MAX = 256 << 20  # a model pickled larger than this is written on the training thread
+
+
+def dump_model(est: Any) -> tuple[Callable[[str], None], dict[str, Any], bool]:
+    """The joblib file ``save_model`` would write, pickled here into memory: the function that
+    writes it, its metadata, and whether it is small enough (``IN_MEMORY_MAX``) to be held until
+    the run's writer thread writes it. Then the estimator is read as ``fit`` left it, and the
+    training thread makes no file, folder, link or removal (each system call there can hand the
+    GIL to a background thread for up to 5 ms: ~2 ms a fit in a loop of short fits)."""
+    buffer = io.BytesIO()
+    joblib.dump(est, buffer)
+    meta = {**_model_meta(est), "format": "joblib", "joblib_version": joblib.__version__}
+    return writes(buffer.getbuffer()), meta, buffer.tell() <= IN_MEMORY_MAX
+
+
+def writes(data: Any) -> Callable[[str], None]:
+    """A ``write(path)`` for ``Run._log_made``: ``data`` (bytes made on the training thread) into
+    the file the run's writer thread makes."""
+    def write(path: str) -> None:
+        with open(path, "wb") as fh:
+            fh.write(data)
+    return write
+
+
+def _model_meta(est: Any) -> dict[str, Any]:
+    return {"flavor": "sklearn", "class": public_path(type(est)), "sklearn_version": sklearn.__version__}
+
+
 def save_model(est: Any, folder: str, fmt: str = "joblib") -> tuple[str, dict[str, Any]]:
     """joblib (scikit-learn's own persistence) by default: no import, milliseconds for most
     models. ``fmt="skops"``: skops where it round-trips (no code runs on load), joblib otherwise;
     skops is imported on first use, and that import walks every scikit-learn module (seconds)."""
-    meta: dict[str, Any] = {"flavor": "sklearn", "class": public_path(type(est)),
-                            "sklearn_version": sklearn.__version__}
+    meta = _model_meta(est)
     if fmt == "skops":
         try:
             import skops

@@ -6,17 +6,16 @@ search exposing ``cv_results_``): best params and score on the parent run, the f
 from __future__ import annotations
 
 import csv
+import io
 import json
 import numbers
-import os
-import tempfile
 from typing import Any
 
 import numpy as np
 
 from autotrack._run import start_run
 from autotrack._values import to_json
-from autotrack.integrations._sklearn_record import clean, seeds
+from autotrack.integrations._sklearn_record import clean, seeds, writes
 
 __all__ = ["is_search", "log_search", "candidate_order"]
 
@@ -69,15 +68,17 @@ def _cell(value: Any) -> Any:
     return value if isinstance(value, (numbers.Number, str)) or value is None else json.dumps(to_json(clean(value)))
 
 
-def _write_csv(results: dict[str, Any], path: str) -> int:
+def _csv(results: dict[str, Any]) -> tuple[bytes, int]:
+    """``cv_results_`` as CSV bytes, made here (the search may be fit again and change them) and
+    written by the run's writer thread: no file system call on the training thread."""
     keys = list(results)
     n = len(results["params"])
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(keys)
-        for i in range(n):
-            writer.writerow([_cell(results[k][i]) for k in keys])
-    return n
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(keys)
+    for i in range(n):
+        writer.writerow([_cell(results[k][i]) for k in keys])
+    return text.getvalue().encode("utf-8"), n
 
 
 def _scores(results: dict[str, Any], i: int) -> dict[str, float]:
@@ -104,10 +105,8 @@ def log_search(run: Any, search: Any, max_tuning_runs: int | None) -> None:
     score = getattr(search, "best_score_", None)
     if isinstance(score, (numbers.Real, np.number)):
         run.log_metrics({"best_score": float(score)}, step=0)
-    with tempfile.TemporaryDirectory(prefix="autotrack-sklearn-") as folder:
-        path = os.path.join(folder, "cv_results.csv")
-        rows = _write_csv(results, path)
-        run.log_artifact(path, kind="file", metadata={"format": "csv", "rows": rows, "source": "cv_results_"})
+    data, rows = _csv(results)
+    run._log_made("cv_results.csv", "file", {"format": "csv", "rows": rows, "source": "cv_results_"}, writes(data))
     order = candidate_order(search, results)
     if max_tuning_runs is not None:
         order = order[:max_tuning_runs]

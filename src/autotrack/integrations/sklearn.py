@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 import tempfile
 from typing import Any, Callable
 
@@ -105,9 +106,19 @@ def _record(recorder: FitRecorder, est: Any, X: Any, y: Any) -> None:
         recorder.metrics(rec.training_metrics(est, X, y), step=0)
     model = getattr(est, "best_estimator_", None) if search else est
     if recorder.options.log_models and model is not None:
+        which = {"estimator": "best_estimator_" if search else "self"}
+        if _model_format == "joblib":
+            write, meta, small = rec.dump_model(model)
+            if small:  # pickled here, written by the run's writer thread
+                recorder.model_made("model.joblib", write, metadata={**meta, **which})
+                return
         with tempfile.TemporaryDirectory(prefix="autotrack-sklearn-") as folder:
-            path, meta = rec.save_model(model, folder, _model_format)
-            recorder.model(path, metadata={**meta, "estimator": "best_estimator_" if search else "self"})
+            if _model_format == "joblib":
+                path = os.path.join(folder, "model.joblib")
+                write(path)
+            else:
+                path, meta = rec.save_model(model, folder, _model_format)
+            recorder.model(path, metadata={**meta, **which})
 
 
 _patcher = EstimatorPatcher(_fit_wrapper, FIT_METHODS, lambda: autolog_on("sklearn"))
