@@ -29,3 +29,19 @@ def only_run(store: str):
     runs = autotrack.runs(uri=store)
     assert len(runs) == 1, [(r.name, r.framework, r.status) for r in runs]
     return runs[0]
+
+
+def training_thread_file_calls(script: str, *parts: str) -> str:
+    """``script`` for ``python()``, after code that defines ``watch()``: from then on, ``seen``
+    lists the files opened, folders made and trees removed by the main thread whose path holds
+    any of ``parts`` (what an adapter should leave to the run's writer thread)."""
+    return textwrap.dedent(f"""
+        import sys as _sys, threading as _threading
+        seen = []
+        def _hook(event, args):
+            if _threading.current_thread() is _threading.main_thread() and event in ("open", "os.mkdir", "shutil.rmtree"):
+                if any(part in str(args[0]) for part in {parts!r}):
+                    seen.append((event, str(args[0])))
+        def watch():
+            _sys.addaudithook(_hook)
+    """) + textwrap.dedent(script)

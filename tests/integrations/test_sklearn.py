@@ -15,7 +15,7 @@ from autotrack._autolog import is_on
 from autotrack._capture.data import fingerprint
 from autotrack._safety import AutotrackWarning
 from autotrack.backends import register_backend
-from tests.core.helpers import only_run, python
+from tests.core.helpers import only_run, python, training_thread_file_calls
 from tests.dead_store import DeadStore
 
 sklearn = pytest.importorskip("sklearn")
@@ -535,20 +535,14 @@ def test_the_model_and_cv_results_are_written_off_the_training_thread(store):
     """Pickled (and the CSV made) on the training thread, as ``fit`` left them; written by the
     run's writer thread. The training thread made a folder, a file, a link and a removal for
     each: ~2 ms a fit in a loop of short fits, most of it waiting for the GIL after each call."""
-    proc = python(f"""
-        import sys, threading
-        seen = []
-        def hook(event, args):
-            if threading.current_thread() is threading.main_thread() and event in ("open", "os.mkdir", "shutil.rmtree"):
-                if any(part in str(args[0]) for part in ("model.joblib", "cv_results", "autotrack-sklearn")):
-                    seen.append((event, str(args[0])))
+    proc = python(training_thread_file_calls(f"""
         import joblib, numpy as np, autotrack
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import GridSearchCV
         rng = np.random.default_rng(0)
         X = rng.normal(size=(120, 4)); y = (X[:, 0] > 0).astype(int)
         autotrack.autolog(uri={store!r})
-        sys.addaudithook(hook)
+        watch()
         est = LogisticRegression(max_iter=200).fit(X, y)
         expected = est.predict_proba(X)
         est.coef_[:] = 0  # changed in place right after fit: the record keeps what fit made
@@ -570,7 +564,7 @@ def test_the_model_and_cv_results_are_written_off_the_training_thread(store):
         assert best.metadata["estimator"] == "best_estimator_"
         assert np.array_equal(joblib.load("best.joblib").predict(X), search.best_estimator_.predict(X))
         print("ok")
-    """)
+    """, "model.joblib", "cv_results", "autotrack-sklearn"))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("ok")
 

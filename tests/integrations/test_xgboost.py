@@ -17,7 +17,7 @@ from autotrack._autolog import is_on
 from autotrack._capture.data import fingerprint
 from autotrack._safety import AutotrackWarning
 from autotrack.backends import register_backend
-from tests.core.helpers import only_run, python
+from tests.core.helpers import only_run, python, training_thread_file_calls
 from tests.dead_store import DeadStore
 
 xgb = pytest.importorskip("xgboost")
@@ -372,7 +372,7 @@ def test_wrappers_only_while_autolog_is_on(store):
 
 def test_nothing_is_wrapped_in_a_fresh_process_until_autolog(store):
     proc = python(f"""
-        import numpy as np, xgboost as xgb, autotrack
+        import json, numpy as np, xgboost as xgb, autotrack
         from xgboost import training
         train, fit = xgb.train, xgb.XGBClassifier.__dict__["fit"]
         from autotrack.integrations.xgboost import AutotrackCallback
@@ -412,3 +412,29 @@ def test_an_error_of_autotrack_before_training_leaves_the_call_as_it_was(store, 
     assert est.callbacks is None and est.predict(XV).shape == (80,)
     assert any("preparing the run" in str(w.message) for w in caught)
     assert autotrack.runs(uri=store) == []
+
+
+def test_a_boosters_model_and_importances_are_written_off_the_training_thread(store):
+    """``xgb.train``'s Booster is serialised on the training thread (``save_raw``: the bytes
+    ``save_model("model.ubj")`` writes) and the importances made there; the run's writer thread
+    writes both files. The training thread made a temporary folder, a file, a link and a removal
+    for each."""
+    proc = python(training_thread_file_calls(f"""
+        import json, numpy as np, xgboost as xgb, autotrack
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(200, 4)); y = (X[:, 0] > 0).astype(int)
+        autotrack.autolog(uri={store!r})
+        watch()
+        booster = xgb.train({{"objective": "binary:logistic", "max_depth": 3}}, xgb.DMatrix(X, label=y), 8)
+        assert seen == [], seen
+        booster.save_model("expected.ubj")
+        run = autotrack.last_run({store!r})
+        art = run.artifact("model.ubj")
+        assert art.kind == "model" and art.metadata["class"] == "xgboost.Booster"
+        assert art.read_bytes() == open("expected.ubj", "rb").read()
+        importance = json.loads(run.artifact("feature_importance.json").read_bytes())
+        assert importance["gain"] == booster.get_score(importance_type="gain")
+        print("ok")
+    """, "model.ubj", "feature_importance", "autotrack-xgboost"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("ok")

@@ -26,7 +26,7 @@ from autotrack._run import Run, active_run, start_run, status_for
 from autotrack._safety import guard
 
 __all__ = ["Options", "resolve_options", "explicit_options", "FitRecorder", "FitSession", "Patcher", "outermost",
-           "env_rank_zero", "CheckpointTracker", "autolog_on"]
+           "env_rank_zero", "CheckpointTracker", "autolog_on", "writes"]
 
 _UNSET: Any = object()
 _PROXY = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
@@ -246,6 +246,17 @@ class FitRecorder:
 
 
 FitSession = FitRecorder  # the name adapters used before; same object
+
+
+def writes(data: Any) -> Callable[[str], None]:
+    """A ``write(path)`` for ``Run._log_made`` / ``FitRecorder.model_made``: ``data`` (bytes made
+    on the training thread: a pickle, a serialised model, a CSV) into the file the run's writer
+    thread makes. The training thread then makes no file, folder, link or removal: each system
+    call there can hand the GIL to a background thread for up to 5 ms."""
+    def write(path: str) -> None:
+        with open(path, "wb") as fh:
+            fh.write(data)
+    return write
 
 
 def _main_file(path: str, name: str | None = None) -> str:

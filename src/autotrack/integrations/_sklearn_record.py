@@ -23,9 +23,10 @@ import sklearn
 from sklearn.base import BaseEstimator
 
 from autotrack.integrations import _sklearn_metrics as fast
+from autotrack.integrations._common import writes
 
 __all__ = ["METRIC_ROWS", "MODEL_FORMATS", "clean", "estimator_params", "seeds", "training_metrics", "save_model",
-           "dump_model", "writes", "IN_MEMORY_MAX"]
+           "dump_model", "IN_MEMORY_MAX"]
 
 METRIC_ROWS = 10_000
 MODEL_FORMATS = ("joblib", "skops")
@@ -226,21 +227,11 @@ def dump_model(est: Any) -> tuple[Callable[[str], None], dict[str, Any], bool]:
     """The joblib file ``save_model`` would write, pickled here into memory: the function that
     writes it, its metadata, and whether it is small enough (``IN_MEMORY_MAX``) to be held until
     the run's writer thread writes it. Then the estimator is read as ``fit`` left it, and the
-    training thread makes no file, folder, link or removal (each system call there can hand the
-    GIL to a background thread for up to 5 ms: ~2 ms a fit in a loop of short fits)."""
+    training thread makes no file, folder, link or removal (``writes``)."""
     buffer = io.BytesIO()
     joblib.dump(est, buffer)
     meta = {**_model_meta(est), "format": "joblib", "joblib_version": joblib.__version__}
     return writes(buffer.getbuffer()), meta, buffer.tell() <= IN_MEMORY_MAX
-
-
-def writes(data: Any) -> Callable[[str], None]:
-    """A ``write(path)`` for ``Run._log_made``: ``data`` (bytes made on the training thread) into
-    the file the run's writer thread makes."""
-    def write(path: str) -> None:
-        with open(path, "wb") as fh:
-            fh.write(data)
-    return write
 
 
 def _model_meta(est: Any) -> dict[str, Any]:

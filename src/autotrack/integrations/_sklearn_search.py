@@ -15,7 +15,8 @@ import numpy as np
 
 from autotrack._run import start_run
 from autotrack._values import to_json
-from autotrack.integrations._sklearn_record import clean, seeds, writes
+from autotrack.integrations._common import writes
+from autotrack.integrations._sklearn_record import clean, seeds
 
 __all__ = ["is_search", "log_search", "candidate_order"]
 

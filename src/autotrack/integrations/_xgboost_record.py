@@ -19,6 +19,7 @@ from typing import Any
 import xgboost as xgb
 
 from autotrack._capture.data import fingerprint
+from autotrack.integrations._common import writes
 
 __all__ = ["DMATRIX_HASH_LIMIT", "rank_zero", "train_params", "estimator_params", "config_seed", "log_data",
            "log_importance", "log_model", "checkpoint_files"]
@@ -115,11 +116,9 @@ def log_importance(recorder: Any, booster: Any) -> None:
             pass
     if not scores:
         return
-    with tempfile.TemporaryDirectory(prefix="autotrack-xgboost-") as folder:
-        path = os.path.join(folder, "feature_importance.json")
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(scores, f, indent=1, sort_keys=True)
-        recorder.run.log_artifact(path, kind="file", metadata={"format": "json", "importance_types": sorted(scores)})
+    data = json.dumps(scores, indent=1, sort_keys=True).encode("utf-8")  # written by the run's writer
+    recorder.run._log_made("feature_importance.json", "file", {"format": "json", "importance_types": sorted(scores)},
+                           writes(data))
 
 
 def log_model(recorder: Any, model: Any) -> None:
@@ -128,11 +127,14 @@ def log_model(recorder: Any, model: Any) -> None:
     its scikit-learn attributes."""
     cls = "xgboost.Booster" if isinstance(model, xgb.Booster) else \
         f"{type(model).__module__.split('.')[0]}.{type(model).__name__}"
-    with tempfile.TemporaryDirectory(prefix="autotrack-xgboost-") as folder:
-        path = os.path.join(folder, "model.ubj")
+    meta = {"flavor": "xgboost", "format": "ubj", "class": cls, "xgboost_version": xgb.__version__}
+    if isinstance(model, xgb.Booster):  # the same bytes as save_model("model.ubj"), written by the run's writer
+        recorder.model_made("model.ubj", writes(model.save_raw("ubj")), metadata=meta)
+        return
+    with tempfile.TemporaryDirectory(prefix="autotrack-xgboost-") as folder:  # an estimator's own save_model
+        path = os.path.join(folder, "model.ubj")  # adds its scikit-learn attributes: no in-memory form
         model.save_model(path)
-        recorder.model(path, metadata={"flavor": "xgboost", "format": "ubj", "class": cls,
-                                       "xgboost_version": xgb.__version__})
+        recorder.model(path, metadata=meta)
 
 
 def checkpoint_files(callback: Any) -> tuple[str, str, str] | None:
