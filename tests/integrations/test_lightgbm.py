@@ -14,7 +14,7 @@ from autotrack._autolog import is_on
 from autotrack._capture.data import fingerprint
 from autotrack._safety import AutotrackWarning
 from autotrack.backends import register_backend
-from tests.core.helpers import only_run, python
+from tests.core.helpers import only_run, python, training_thread_file_calls
 from tests.dead_store import DeadStore
 
 lgb = pytest.importorskip("lightgbm")
@@ -254,3 +254,25 @@ def test_wrappers_only_while_autolog_is_on(store):
     assert unpatched() and not is_on("lightgbm")
     lgb.train(PARAMS, datasets()[0], 2)
     assert len(autotrack.runs(uri=store)) == 1
+
+
+def test_the_model_and_importances_are_written_off_the_training_thread(store):
+    """Made on the training thread (``model_to_string``: the text ``save_model`` writes) and
+    written by the run's writer thread: no temporary folder, file, link or removal there."""
+    proc = python(training_thread_file_calls(f"""
+        import json, numpy as np, lightgbm as lgb, autotrack
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(300, 4)); y = (X[:, 0] > 0).astype(int)
+        autotrack.autolog(uri={store!r})
+        watch()
+        booster = lgb.train({{"objective": "binary", "verbose": -1}}, lgb.Dataset(X, label=y), 8)
+        assert seen == [], seen
+        booster.save_model("expected.txt")
+        run = autotrack.last_run({store!r})
+        assert run.artifact("model.txt").read_bytes() == open("expected.txt", "rb").read()
+        importance = json.loads(run.artifact("feature_importance.json").read_bytes())
+        assert importance["split"] == dict(zip(booster.feature_name(), booster.feature_importance("split").tolist()))
+        print("ok")
+    """, "model.txt", "feature_importance", "autotrack-gbm", "autotrack-lightgbm"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("ok")

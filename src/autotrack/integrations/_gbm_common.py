@@ -21,14 +21,13 @@ import json
 import numbers
 import os
 import sys
-import tempfile
 import warnings
 from typing import Any, Callable
 
 from autotrack import _forksafe
 from autotrack._run import deactivate
 from autotrack._safety import AutotrackWarning, guard
-from autotrack.integrations._common import FitRecorder, outermost
+from autotrack.integrations._common import FitRecorder, outermost, writes
 
 __all__ = ["OUTERMOST_KEY", "nested", "bind", "clean", "unread", "drive", "log_json", "Open"]
 
@@ -106,14 +105,10 @@ def drive(framework: str, recorder: FitRecorder, cb: Any, call: Callable[[], Any
 
 
 def log_json(recorder: FitRecorder, name: str, content: Any, metadata: dict[str, Any]) -> None:
-    """A small JSON file artifact (feature importance), written to a temporary folder first."""
+    """A small JSON file artifact (feature importance): made here, written by the run's writer."""
     if not recorder.active:
         return
-    with tempfile.TemporaryDirectory(prefix="autotrack-gbm-") as folder:
-        path = os.path.join(folder, name)
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(content, f, indent=1, sort_keys=True)
-        recorder.run.log_artifact(path, kind="file", metadata=metadata)
+    recorder.run._log_made(name, "file", metadata, writes(json.dumps(content, indent=1, sort_keys=True).encode("utf-8")))
 
 
 class Open:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import tempfile
 from typing import Any
 
 import lightgbm as lgb
@@ -24,7 +23,7 @@ from lightgbm import sklearn as lgb_sklearn
 from autotrack._capture.data import fingerprint
 from autotrack._safety import guard
 from autotrack.integrations._caller import called_by_user
-from autotrack.integrations._common import FitRecorder, Patcher, autolog_on, env_rank_zero, outermost
+from autotrack.integrations._common import FitRecorder, Patcher, autolog_on, env_rank_zero, outermost, writes
 from autotrack.integrations._gbm_common import OUTERMOST_KEY, bind, clean, drive, log_json, nested, unread
 
 __all__ = ["SEED_KEYS", "EARLY_STOPPING_KEYS", "given_params", "seeds", "eval_metrics", "config", "log_data",
@@ -119,12 +118,10 @@ def log_end(recorder: FitRecorder, booster: Any, trained: int | None, cls: str =
     importance = {kind: dict(zip(names, booster.feature_importance(importance_type=kind).tolist()))
                   for kind in ("split", "gain")}
     log_json(recorder, "feature_importance.json", importance, {"format": "json", "importance_types": ["gain", "split"]})
-    if recorder.options.log_models:
-        with tempfile.TemporaryDirectory(prefix="autotrack-lightgbm-") as folder:
-            path = os.path.join(folder, "model.txt")
-            booster.save_model(path)
-            recorder.model(path, metadata={"flavor": "lightgbm", "format": "text", "class": cls,
-                                           "lightgbm_version": lgb.__version__})
+    if recorder.options.log_models:  # the text save_model writes, made here, written by the run's writer
+        recorder.model_made("model.txt", writes(booster.model_to_string().encode("utf-8")),
+                            metadata={"flavor": "lightgbm", "format": "text", "class": cls,
+                                      "lightgbm_version": lgb.__version__})
 
 
 def done(model: Any, last: int | None, end: int | None) -> bool:
