@@ -14,51 +14,24 @@ from __future__ import annotations
 import os
 import _thread  # not threading: ``autolog()``'s modules use these, and import nothing heavier
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # pragma: no cover
-    from typing import Any
-
 __all__ = ["lock"]
 
-
-class _Lock:
-    """Reentrant, so that the forking thread's own hold can be told apart from another's."""
-
-    __slots__ = ("_lock",)
-
-    def __init__(self) -> None:
-        self._lock = _thread.RLock()
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        return self._lock.acquire(blocking, timeout)
-
-    def release(self) -> None:
-        self._lock.release()
-
-    def __enter__(self) -> bool:
-        return self._lock.acquire()
-
-    def __exit__(self, *exc: Any) -> None:
-        self._lock.release()
-
-    def _renew(self) -> None:
-        if not self._lock._is_owned():
-            self._lock = _thread.RLock()
+_every: list = []  # never shrinks: one per process-wide lock
 
 
-_every: list[_Lock] = []  # never shrinks: one per module-level lock
-
-
-def lock() -> _Lock:
-    """A lock for state that outlives runs (made at import time, kept for the process's life)."""
-    made = _Lock()
+def lock():  # -> _thread.RLock
+    """A reentrant lock for state that outlives runs (made at import time, kept for the process's
+    life): a real ``_thread.RLock``, so a ``with`` costs what it always did. Reentrant, so that
+    the forking thread's own hold can be told apart from another thread's."""
+    made = _thread.RLock()
     _every.append(made)
     return made
 
 
 def _after_fork_in_child() -> None:
     for each in _every:
-        each._renew()
+        if not each._is_owned():
+            each._at_fork_reinit()  # what CPython does for threading's own locks after a fork
 
 
 if hasattr(os, "register_at_fork"):

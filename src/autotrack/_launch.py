@@ -20,10 +20,12 @@ import threading
 import time
 from typing import Any, Callable
 
+from autotrack import _forksafe
+
 __all__ = ["Launched", "launch"]
 
 _queue: "queue.SimpleQueue[Launched | None]" = queue.SimpleQueue()
-_lock = threading.Lock()
+_lock = _forksafe.lock()
 _launcher: threading.Thread | None = None
 
 
@@ -91,8 +93,8 @@ def launch(target: Callable[[], Any], name: str) -> Launched:
 
 
 def _after_fork_in_child() -> None:
-    global _launcher, _queue, _lock
-    _launcher, _queue, _lock = None, queue.SimpleQueue(), threading.Lock()
+    global _launcher, _queue
+    _launcher, _queue = None, queue.SimpleQueue()
 
 
 if hasattr(os, "register_at_fork"):

@@ -19,14 +19,15 @@ What makes that safe is said in docs/api.md ("How runs end"):
 from __future__ import annotations
 
 import os
-import threading
 from typing import Any
+
+from autotrack import _forksafe
 
 __all__ = ["add", "starting", "created", "done", "wait", "wait_all", "pending", "MAX_HOLDING", "MAX_PENDING"]
 
 MAX_HOLDING = 1  # ended runs whose metrics are not yet out of memory, besides the one ending
 MAX_PENDING = 16  # ended runs not yet closed (most wait for their environment capture only)
-_lock = threading.Lock()
+_lock = _forksafe.lock()
 _writers: dict[Any, None] = {}  # insertion-ordered: the oldest first
 _starting: dict[Any, None] = {}  # writers that have not created their run in the store yet
 
@@ -91,8 +92,6 @@ def wait_all() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _lock
-    _lock = threading.Lock()
     _writers.clear()  # the parent's writer threads are not in the child: the parent delivers them
     _starting.clear()
 

@@ -18,7 +18,7 @@ import weakref
 from types import TracebackType
 from typing import Any, Callable, Mapping
 
-from autotrack import _events, _lifecycle, _rng, _sampler
+from autotrack import _events, _forksafe, _lifecycle, _rng, _sampler
 from autotrack._capture import seeds as _seeds
 from autotrack._config import env_flag, resolve_destination
 from autotrack._safety import guard, report, strict
@@ -34,7 +34,7 @@ STATUSES = ("running", "finished", "failed", "killed")
 
 _time_ns = time.time_ns  # the hot path's one clock read (integer ns: cheap to turn into the stored ms)
 _stack: list["Run"] = []
-_stack_lock = threading.RLock()
+_stack_lock = _forksafe.lock()
 
 
 def _float_env(name: str, default: float) -> float:
@@ -355,8 +355,6 @@ def _after_fork_in_child() -> None:
     """A forked child (a multiprocessing worker) inherits its parent's runs but not their writer
     threads: it records nothing into them, and exits without waiting for them, unless it
     starts a run of its own."""
-    global _stack_lock
-    _stack_lock = threading.RLock()
     _stack.clear()
     for run in list(_live):
         run._put = _nothing

@@ -101,12 +101,12 @@ def test_every_lock_autotrack_keeps_for_the_process_is_free_in_a_forked_child():
     find each free (``_forksafe``). ``_starter.IMPORTS`` is left out: the fork waits for it."""
     proc = python("""
         import _thread, importlib, os, pkgutil, sys, threading, autotrack
-        from autotrack import _forksafe, _starter
+        from autotrack import _starter
         for m in pkgutil.walk_packages(autotrack.__path__, "autotrack."):
             parts = m.name.split(".")  # the framework adapters import their framework: their helpers only
             if parts[1] != "integrations" or len(parts) == 2 or parts[2] in ("_common", "_gbm_common", "_tune_ray"):
                 importlib.import_module(m.name)
-        kinds = (type(_thread.allocate_lock()), type(_thread.RLock()), _forksafe._Lock)
+        kinds = (type(_thread.allocate_lock()), type(_thread.RLock()))
         def locks():
             found = {}
             for name, module in list(sys.modules.items()):
@@ -144,6 +144,32 @@ def test_every_lock_autotrack_keeps_for_the_process_is_free_in_a_forked_child():
     assert "autotrack._capture.environment._packages_lock" in held and "autotrack._safety._lock" in held
     assert "autotrack._capture.environment._GIT._lock" in held and len(held) >= 10, held
     assert lines["stuck"].split() == []
+
+
+def test_a_first_run_imports_nothing_on_its_threads_that_a_fork_would_not_wait_for(store):
+    """In a fresh process (nothing imported yet, unlike the test session, where
+    tests/conftest.py checks every test the same way), every module a run's threads import
+    is imported while holding ``_starter.IMPORTS``, which ``os.fork`` waits for. The system
+    metrics sampler imported ``autotrack._capture.system`` and ``importlib.metadata`` (and its
+    tree) without it: a child forked meanwhile hung at its first import of any of them."""
+    proc = python(f"""
+        import sys, threading, autotrack
+        from autotrack import _starter
+        _starter.IMPORTS = threading.RLock()  # the same lock, reentrant: it can tell its owner
+        unguarded = []
+        def hook(event, args):
+            thread = threading.current_thread().name
+            if event == "import" and thread.startswith("autotrack-") and not _starter.IMPORTS._is_owned():
+                unguarded.append(f"{{thread.split('-')[1]}}: {{args[0]}}")
+        sys.addaudithook(hook)
+        run = autotrack.start_run(uri={store!r})
+        run.log_metric("loss", 1.0, step=0)
+        run.finish()
+        assert run.flush(30)
+        print("unguarded:", " ".join(unguarded))
+    """, env={"AUTOTRACK_SYSTEM_METRICS_SECONDS": "0.2"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "unguarded:", proc.stdout
 
 
 def _staging_leftovers() -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import threading
 from typing import Any, Callable, Iterator, Mapping
@@ -26,7 +27,7 @@ from autotrack._run import Run, active_run, start_run, status_for
 from autotrack._safety import guard
 
 __all__ = ["Options", "resolve_options", "explicit_options", "FitRecorder", "FitSession", "Patcher", "outermost",
-           "env_rank_zero", "CheckpointTracker", "autolog_on", "writes"]
+           "env_rank_zero", "CheckpointTracker", "autolog_on", "writes", "log_json"]
 
 _UNSET: Any = object()
 _PROXY = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
@@ -257,6 +258,13 @@ def writes(data: Any) -> Callable[[str], None]:
         with open(path, "wb") as fh:
             fh.write(data)
     return write
+
+
+def log_json(recorder: FitRecorder, name: str, content: Any, metadata: Mapping[str, Any]) -> None:
+    """A small JSON file artifact (feature importances): made here, written by the run's writer."""
+    if recorder.active:
+        data = json.dumps(content, indent=1, sort_keys=True).encode("utf-8")
+        recorder.run._log_made(name, "file", dict(metadata), writes(data))
 
 
 def _main_file(path: str, name: str | None = None) -> str:

@@ -28,8 +28,8 @@ from catboost import core as cb_core
 from autotrack._capture.data import fingerprint
 from autotrack._safety import guard
 from autotrack.integrations._caller import called_by_user
-from autotrack.integrations._common import FitRecorder, Patcher, autolog_on, env_rank_zero, outermost
-from autotrack.integrations._gbm_common import OUTERMOST_KEY, bind, clean, drive, log_json, nested, unread
+from autotrack.integrations._common import FitRecorder, Patcher, autolog_on, env_rank_zero, log_json, outermost
+from autotrack.integrations._gbm_common import OUTERMOST_KEY, bind, clean, drive, nested, unread
 
 __all__ = ["POOL_HASH_LIMIT", "metric_name", "log_data", "log_end", "install", "undo"]
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import atexit
 import inspect
-import json
 import numbers
 import os
 import sys
@@ -27,9 +26,9 @@ from typing import Any, Callable
 from autotrack import _forksafe
 from autotrack._run import deactivate
 from autotrack._safety import AutotrackWarning, guard
-from autotrack.integrations._common import FitRecorder, outermost, writes
+from autotrack.integrations._common import FitRecorder, outermost
 
-__all__ = ["OUTERMOST_KEY", "nested", "bind", "clean", "unread", "drive", "log_json", "Open"]
+__all__ = ["OUTERMOST_KEY", "nested", "bind", "clean", "unread", "drive", "Open"]
 
 OUTERMOST_KEY = "sklearn"  # shared with scikit-learn and XGBoost: inside a Pipeline or search, an inner fit
 _warned: set[str] = set()
@@ -102,13 +101,6 @@ def drive(framework: str, recorder: FitRecorder, cb: Any, call: Callable[[], Any
     with guard(f"{framework}: ending the run"):
         recorder.end()
     return result
-
-
-def log_json(recorder: FitRecorder, name: str, content: Any, metadata: dict[str, Any]) -> None:
-    """A small JSON file artifact (feature importance): made here, written by the run's writer."""
-    if not recorder.active:
-        return
-    recorder.run._log_made(name, "file", metadata, writes(json.dumps(content, indent=1, sort_keys=True).encode("utf-8")))
 
 
 class Open:

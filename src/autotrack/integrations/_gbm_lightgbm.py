@@ -23,8 +23,8 @@ from lightgbm import sklearn as lgb_sklearn
 from autotrack._capture.data import fingerprint
 from autotrack._safety import guard
 from autotrack.integrations._caller import called_by_user
-from autotrack.integrations._common import FitRecorder, Patcher, autolog_on, env_rank_zero, outermost, writes
-from autotrack.integrations._gbm_common import OUTERMOST_KEY, bind, clean, drive, log_json, nested, unread
+from autotrack.integrations._common import FitRecorder, Patcher, autolog_on, env_rank_zero, log_json, outermost, writes
+from autotrack.integrations._gbm_common import OUTERMOST_KEY, bind, clean, drive, nested, unread
 
 __all__ = ["SEED_KEYS", "EARLY_STOPPING_KEYS", "given_params", "seeds", "eval_metrics", "config", "log_data",
            "log_end", "done", "watch_end", "unwatch_end", "install", "undo"]

@@ -10,7 +10,6 @@ feature names only.
 
 from __future__ import annotations
 
-import json
 import numbers
 import os
 import tempfile
@@ -19,7 +18,7 @@ from typing import Any
 import xgboost as xgb
 
 from autotrack._capture.data import fingerprint
-from autotrack.integrations._common import writes
+from autotrack.integrations._common import log_json, writes
 
 __all__ = ["DMATRIX_HASH_LIMIT", "rank_zero", "train_params", "estimator_params", "config_seed", "log_data",
            "log_importance", "log_model", "checkpoint_files"]
@@ -116,9 +115,7 @@ def log_importance(recorder: Any, booster: Any) -> None:
             pass
     if not scores:
         return
-    data = json.dumps(scores, indent=1, sort_keys=True).encode("utf-8")  # written by the run's writer
-    recorder.run._log_made("feature_importance.json", "file", {"format": "json", "importance_types": sorted(scores)},
-                           writes(data))
+    log_json(recorder, "feature_importance.json", scores, {"format": "json", "importance_types": sorted(scores)})
 
 
 def log_model(recorder: Any, model: Any) -> None:

@@ -113,7 +113,7 @@ def _record(recorder: FitRecorder, est: Any, X: Any, y: Any) -> None:
                 recorder.model_made("model.joblib", write, metadata={**meta, **which})
                 return
         with tempfile.TemporaryDirectory(prefix="autotrack-sklearn-") as folder:
-            if _model_format == "joblib":
+            if _model_format == "joblib":  # too large to hold until the writer writes it
                 path = os.path.join(folder, "model.joblib")
                 write(path)
             else:
