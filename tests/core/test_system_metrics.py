@@ -132,7 +132,12 @@ def test_each_sample_has_its_time_and_the_step_reached(sampled) -> None:
         assert p.epoch is None and start - 0.01 <= p.timestamp <= end + 0.01
         assert p.timestamp >= logged[p.step]  # the step had been reached when the sample was taken
     stamps = [p.timestamp for p in points]
-    assert all(0.5 * EVERY < b - a < 2.5 * EVERY for a, b in zip(stamps, stamps[1:-1]))  # the last: at the end
+    gaps = [b - a for a, b in zip(stamps, stamps[1:-1])]  # the last: at the end of the run
+    # Never two samples closer than the interval (the sampler waits it out after each); a sample
+    # may come late on a loaded machine (a read waits for the GIL at each of its ~100 system
+    # calls: one stall of 0.5 s failed CI), so only the typical gap is held to the interval.
+    assert gaps and all(g > 0.9 * EVERY for g in gaps), gaps
+    assert sorted(gaps)[len(gaps) // 2] < 2.5 * EVERY, gaps
 
 
 def test_gpu_figures_come_from_nvml_on_the_sampler_thread(sampled) -> None:
