@@ -13,7 +13,13 @@ a user who runs 1,000 small fits or a search with many candidates pays it 1,000 
   snapshot on the training thread and its write on the writer thread; XGBoost), in a child;
 - 20,000 ``log_metrics`` calls, ``finish()`` included, per call;
 - 100 x ``LogisticRegression.fit`` in one child process with ``autotrack.autolog()`` against the
-  same loop untracked, interleaved child processes, ratio per fit.
+  same loop untracked, interleaved child processes: ratio per fit, and the wall time a run adds
+  (the issue's "on wall time <= 20 ms for a run with params, metrics and a small model"). The
+  process's one-time costs (``autolog()``, the adapter's import, the first capture) are spread
+  over the fits, as a user's loop spreads them; a single fit in a fresh process, one-time costs
+  included, is the training workload ``sklearn-logreg``. A warm 2,000-row fit takes 3-5 ms:
+  the issue's "LogisticRegression (36 ms)" was that workload's fit, whose first call pays
+  scikit-learn's own one-time costs (~30 ms, untracked too).
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from _common import (BENCH, child_result, clock, emit, interleave, median, recor
 
 GOAL_PHASE_MS = 1.0  # nothing on the training thread above 1 ms per run phase
 GOAL_HOT_US = 3.0  # 20,000 calls including finish()
-GOAL_LOOP_RATIO = 1.5  # 100 x LogisticRegression, per fit (the issue's goal for one short fit)
+GOAL_LOOP_RATIO = 1.5  # 100 x LogisticRegression, per fit (the issue's ratio for one short fit)
+GOAL_LOOP_ADDED_MS = 20.0  # wall time a run adds (issue 20: "on wall time <= 20 ms" for such a run)
+LOOP_ROWS = 2000  # a 3-5 ms fit once scikit-learn is warm
 GOAL_FIXED_MS = 5.0  # a run's fixed cost on the training thread (issue 20)
 HOT_CALLS = 20_000
 
@@ -64,7 +72,7 @@ def phases(runs: int, store: str) -> dict[str, list[float]]:
 
 def adapter_phases(fits: int, store: str) -> dict[str, list[float]]:
     """Seconds per phase of the scikit-learn adapter on the training thread, for ``fits``
-    ``LogisticRegression`` fits under ``autolog()`` (the same data as the loop below): the run's
+    ``LogisticRegression`` fits of 2,000 rows under ``autolog()``: the run's
     start (``start_run`` and the writer's launch), params and data fingerprints, the training
     metrics, the model save (pickled into memory, then handed to the run's writer), the run's end
     (``finish``)."""
@@ -138,8 +146,8 @@ def loop_child(mode: str, fits: int, folder: str) -> float:
 
     os.chdir(folder)
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(2000, 20))
-    y = (x[:, 0] + rng.normal(size=2000) > 0).astype(int)
+    x = rng.normal(size=(LOOP_ROWS, 20))
+    y = (x[:, 0] + rng.normal(size=LOOP_ROWS) > 0).astype(int)
     LogisticRegression(max_iter=500).fit(x, y)  # warm sklearn's own first-call costs for both modes
     t0 = clock()
     if mode == "autotrack":
@@ -203,8 +211,11 @@ def run(quick: bool, repeats: int | None = None) -> None:
           ["mode", "median ms per fit", "x none"])
     ratio = median(times["autotrack"]) / base
     record("perrun", loop_fits=fits, loop_ms_per_fit={m: median(ts) / fits * 1e3 for m, ts in times.items()})
-    verdict("perrun", f"{fits} x LogisticRegression in one process, per fit", ratio, GOAL_LOOP_RATIO, "x",
-            detail=f"+{(median(times['autotrack']) - base) / fits * 1e3:.1f} ms a fit")
+    added = (median(times["autotrack"]) - base) / fits * 1e3
+    verdict("perrun", f"{fits} x LogisticRegression ({LOOP_ROWS} rows) in one process, per fit", ratio,
+            GOAL_LOOP_RATIO, "x", detail=f"+{added:.1f} ms on a {base / fits * 1e3:.1f} ms fit")
+    verdict("perrun", f"wall time a run adds, {fits} x LogisticRegression in one process", added, GOAL_LOOP_ADDED_MS,
+            " ms")
 
 
 def model_save_child(saves: int, folder: str) -> dict[str, list[float]]:
