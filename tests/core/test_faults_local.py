@@ -155,7 +155,7 @@ def test_a_first_run_imports_nothing_on_its_threads_that_a_fork_would_not_wait_f
     proc = python(f"""
         import sys, threading, autotrack
         from autotrack import _starter
-        _starter.IMPORTS = threading.RLock()  # the same lock, reentrant: it can tell its owner
+        _starter.IMPORTS = threading.RLock()  # as now; on the code before, a Lock, which cannot tell its owner
         unguarded = []
         def hook(event, args):
             thread = threading.current_thread().name

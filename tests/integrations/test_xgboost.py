@@ -372,7 +372,7 @@ def test_wrappers_only_while_autolog_is_on(store):
 
 def test_nothing_is_wrapped_in_a_fresh_process_until_autolog(store):
     proc = python(f"""
-        import json, numpy as np, xgboost as xgb, autotrack
+        import numpy as np, xgboost as xgb, autotrack
         from xgboost import training
         train, fit = xgb.train, xgb.XGBClassifier.__dict__["fit"]
         from autotrack.integrations.xgboost import AutotrackCallback
